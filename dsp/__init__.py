@@ -1,0 +1,1 @@
+"""IQ signal processing: channelizer, FSK demodulation, sync search, clock recovery."""

@@ -1,0 +1,77 @@
+"""Physical-layer constants of the 868 MHz wM-Bus modes this project receives (SPEC.md §1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class LineCode(StrEnum):
+    MANCHESTER = "manchester"
+    THREE_OF_SIX = "3of6"
+    NRZ = "nrz"
+
+
+class FrameFormat(StrEnum):
+    A = "A"
+    B = "B"
+
+
+@dataclass(frozen=True, slots=True)
+class ModeSpec:
+    name: str
+    center_freq_hz: float
+    chip_rate_hz: float
+    deviation_hz: float
+    line_code: LineCode
+    # Chips the correlator looks for, in time order: the tail of the preamble plus the sync word.
+    sync_chips: str
+    frame_formats: tuple[FrameFormat, ...]
+
+
+S1 = ModeSpec(
+    name="S1",
+    center_freq_hz=868.300e6,
+    chip_rate_hz=32_768.0,
+    deviation_hz=50e3,
+    line_code=LineCode.MANCHESTER,
+    sync_chips="010101" + "000111011010010110",
+    frame_formats=(FrameFormat.A,),
+)
+
+T1 = ModeSpec(
+    name="T1",
+    center_freq_hz=868.950e6,
+    chip_rate_hz=100_000.0,
+    deviation_hz=50e3,
+    line_code=LineCode.THREE_OF_SIX,
+    sync_chips="010101" + "0000111101",
+    frame_formats=(FrameFormat.A,),
+)
+
+C1 = ModeSpec(
+    name="C1",
+    center_freq_hz=868.950e6,
+    chip_rate_hz=100_000.0,
+    deviation_hz=45e3,
+    line_code=LineCode.NRZ,
+    # Sync word followed by the format marker; the marker (54CD = A, 543D = B) decides the format.
+    sync_chips="0101010000111101",
+    frame_formats=(FrameFormat.A, FrameFormat.B),
+)
+
+C1_MARKER_FORMAT_A = "0101010011001101"  # 0x54CD
+C1_MARKER_FORMAT_B = "0101010000111101"  # 0x543D
+
+MODES: dict[str, ModeSpec] = {m.name: m for m in (S1, T1, C1)}
+
+
+def parse_modes(text: str) -> tuple[ModeSpec, ...]:
+    """Parse a comma-separated list like ``"S1,T1"``; raises ValueError naming unknown modes."""
+    names = [part.strip().upper() for part in text.split(",") if part.strip()]
+    unknown = [n for n in names if n not in MODES]
+    if unknown or not names:
+        raise ValueError(
+            f"unknown mode(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(MODES)}"
+        )
+    return tuple(dict.fromkeys(MODES[n] for n in names))

@@ -1,0 +1,1 @@
+"""Radio I/O and the `wmbus` application: sources, sinks, command line, surveys."""
