@@ -1,0 +1,73 @@
+"""CPU time per second of signal: all modes from one 2.4 Msps stream vs rtl_433's two runs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from benchmarks.common import (
+    CASES,
+    RATE_HZ,
+    decode_ours,
+    decode_rtl433,
+    have_rtl433,
+    make_stream,
+    read_samples,
+    receiver_available,
+    score_frames,
+    score_rtl433,
+    workdir,
+)
+
+
+def run(quick: bool, seed: int = 1) -> dict:
+    rng = np.random.default_rng(seed)
+    count = 12 if quick else 48
+    stream = make_stream(
+        workdir() / "speed_868.625M_2400k.cu8",
+        list(CASES.values()),
+        count,
+        20.0,
+        rng,
+        gap_s=(0.2, 0.6),
+    )
+    signal_s = stream.signal_s
+    print(
+        f"\n{signal_s:.1f} s of 2.4 Msps cu8 with {count} telegrams (T1, C1-A, C1-B, S1) at 20 dB"
+    )
+    result: dict = {"signal_s": signal_s, "telegrams": count}
+    ours_cpu = None
+    if receiver_available():
+        ours = decode_ours(stream.info)
+        ours_cpu = ours.cpu_s
+        found = score_frames(stream.sent, ours.frames).found
+        result["ours"] = {"cpu_s": ours.cpu_s, "found": found}
+        print(
+            f" ours, all modes at 2.4 Msps: {ours.cpu_s:.3f} CPU s = {ours.cpu_s / signal_s:.4f} "
+            f"CPU s per signal s, {signal_s / ours.cpu_s:.1f}x real time; "
+            f"decoded {found}/{count}"
+        )
+    if have_rtl433():
+        samples = read_samples(stream.info)
+        total = 0.0
+        found_total = 0
+        for mode, protocol, rate in (("T1", 104, 1.2e6), ("S1", 105, 1.0e6)):
+            messages, cpu = decode_rtl433(stream, mode, samples)
+            total += cpu
+            found = score_rtl433(stream.sent, messages).found
+            found_total += found
+            result[f"rtl433_{protocol}"] = {"cpu_s": cpu, "found": found}
+            print(
+                f" rtl_433 -R {protocol} at {rate / 1e6:g} Msps: {cpu:.3f} CPU s = "
+                f"{cpu / signal_s:.4f} CPU s per signal s; decoded {found}"
+            )
+        result["rtl433_total_cpu_s"] = total
+        print(
+            f" rtl_433 both runs: {total:.3f} CPU s, {signal_s / total:.1f}x real time; "
+            f"decoded {found_total}/{count}"
+        )
+        if ours_cpu:
+            print(f" CPU ratio rtl_433 / ours: {total / ours_cpu:.2f}")
+            result["ratio_rtl433_over_ours"] = total / ours_cpu
+    stream.path.unlink()
+    result["sample_rate_hz"] = RATE_HZ
+    return result

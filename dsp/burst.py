@@ -1,0 +1,241 @@
+"""Decode one sync candidate into a Frame, a DecodeFailure, or nothing (a chance noise match).
+
+Runs only where the sync search fired: CFO and deviation from the known chips, chip timing
+fitted over the whole burst, soft chips, soft line decoding, CRC-aided correction. On the
+868.95 MHz channel one ``543D`` match can be T1, C1 format A or C1 format B (SPEC.md §1.4);
+each plausible reading is decoded and the CRCs decide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from dsp.correction import correct
+from dsp.demod import (
+    ChipTiming,
+    deviation,
+    fit_timing,
+    frequency_offset,
+    manchester_metrics,
+    tone_correlations,
+)
+from dsp.sync import SyncCandidate
+from protocol.coding import CHIPS_PER_BYTE, decode_bits_soft, decode_soft, manchester_violations
+from protocol.framing import block_spans, on_air_length, strip_crcs
+from protocol.modes import (
+    C1_MARKER_FORMAT_A,
+    C1_MARKER_FORMAT_B,
+    FrameFormat,
+    LineCode,
+    ModeSpec,
+)
+from protocol.types import Burst, DecodeFailure, FailureReason, Frame
+
+MIN_DATA_BYTES = 11  # L C M A CI: a frame without CI has no payload and only one CRC block
+MAX_MARKER_ERRORS = 2  # C1 format marker: 16 chips, a random match has ~0.2 % chance
+MAX_VIOLATION_RATIO = 0.2  # coding violations per code word above which it is not a burst
+CREDIBLE_VIOLATION_RATIO = 0.1  # below this a failed burst is reported as a failure
+STRONG_SYNC_SCORE = 0.85  # a sync this clean is a burst even when its coding is bad
+CREDIBLE_MARKER_ERRORS = 1
+_MARKER = len(C1_MARKER_FORMAT_B)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One way to read the chips after a sync match."""
+
+    mode: ModeSpec
+    frame_format: FrameFormat
+    marker: str  # chips expected between the template and the data
+    shift: int  # chips by which the template actually ended earlier (C1 B: marker == sync)
+    check: str  # known chips to verify (the marker, or the sync word before a B marker)
+    check_at: int  # chip index of ``check`` relative to the (shifted) template start
+
+
+def readings_for(modes: Sequence[ModeSpec], template: str) -> list[Reading]:
+    out: list[Reading] = []
+    for mode in modes:
+        if mode.line_code is LineCode.NRZ:
+            n = len(template)
+            out += [
+                Reading(mode, FrameFormat.A, C1_MARKER_FORMAT_A, 0, C1_MARKER_FORMAT_A, n),
+                Reading(mode, FrameFormat.B, C1_MARKER_FORMAT_B, 0, C1_MARKER_FORMAT_B, n),
+                # The B marker repeats the sync word; the search may lock onto it instead.
+                Reading(mode, FrameFormat.B, "", -_MARKER, mode.sync_chips[-_MARKER:], n - _MARKER),
+            ]
+        else:
+            out.append(Reading(mode, FrameFormat.A, "", 0, "", 0))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelGeometry:
+    """How channel sample times map back to the input stream."""
+
+    sample_rate_hz: float  # channel rate
+    decimation: int
+    delay_samples: int
+    residual_hz: float  # bin-aligned channel centre minus nominal channel centre
+
+    def input_sample(self, channel_time: float) -> int:
+        return int(round((channel_time - self.delay_samples) * self.decimation))
+
+
+def _chips(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode(), dtype=np.uint8) - ord("0")
+
+
+class BurstDecoder:
+    """Decodes candidates of one channel; ``samples(start, stop)`` gives channel samples."""
+
+    def __init__(
+        self, modes: Sequence[ModeSpec], template: str, geometry: ChannelGeometry
+    ) -> None:
+        self.readings = readings_for(modes, template)
+        self.template = _chips(template)
+        self.geometry = geometry
+
+    def decode(
+        self,
+        candidate: SyncCandidate,
+        y: np.ndarray,
+        base: int,
+    ) -> Frame | DecodeFailure | None:
+        """``y[i]`` is channel sample ``base + i``, covering the longest burst after the sync."""
+        n_tmpl = len(self.template)
+        first_mode = self.readings[0].mode
+        dev_nominal = 2 * np.pi * first_mode.deviation_hz / self.geometry.sample_rate_hz
+        t_end = candidate.end - base
+        guess = ChipTiming(t0=t_end - n_tmpl * candidate.chip_samples, chip_samples=candidate.chip_samples)
+        cfo = frequency_offset(y, guess.t0, t_end)
+        timing = fit_timing(y, cfo, guess, 0, n_tmpl)
+        dev = deviation(y, cfo, timing, self.template)
+        if not 0.6 * dev_nominal < dev < 1.4 * dev_nominal:
+            dev = dev_nominal
+        best_failure: tuple[float, DecodeFailure] | None = None
+        for reading in self.readings:
+            result = self._decode_reading(reading, y, base, timing, cfo, dev, candidate)
+            if isinstance(result, Frame):
+                return result
+            if result is not None and (best_failure is None or result[0] < best_failure[0]):
+                best_failure = result
+        return best_failure[1] if best_failure is not None else None
+
+    def _decode_reading(
+        self,
+        reading: Reading,
+        y: np.ndarray,
+        base: int,
+        timing: ChipTiming,
+        cfo: float,
+        dev: float,
+        candidate: SyncCandidate,
+    ) -> Frame | tuple[float, DecodeFailure] | None:
+        mode = reading.mode
+        per_byte = CHIPS_PER_BYTE[mode.line_code]
+        n_tmpl = len(self.template)
+        if reading.shift:
+            timing = timing.shifted(reading.shift)
+        data_start = n_tmpl + len(reading.marker)
+        start_sample = self.geometry.input_sample(base + timing.t0)
+
+        def fail(reason: FailureReason, detail: str, quality: float) -> tuple[float, DecodeFailure]:
+            return quality, DecodeFailure("phy", reason, f"{mode.name}: {detail}", start_sample)
+
+        credible_marker = True
+        if reading.check:
+            tones = tone_correlations(y, cfo, dev, timing, reading.check_at, len(reading.check))
+            errors = int(np.count_nonzero((tones.soft() > 0) != _chips(reading.check).astype(bool)))
+            if errors > MAX_MARKER_ERRORS:
+                return None
+            credible_marker = errors <= CREDIBLE_MARKER_ERRORS
+        header = fit_timing(y, cfo, timing, 0, data_start + per_byte)
+        l_field = self._decide(reading, y, cfo, dev, header, data_start, 1).data[0]
+        n_bytes = on_air_length(l_field, reading.frame_format)
+        data_bytes = n_bytes - 2 * len(block_spans(n_bytes, reading.frame_format))
+        if data_bytes < MIN_DATA_BYTES:
+            if candidate.score < STRONG_SYNC_SCORE:
+                return None
+            return fail(FailureReason.LENGTH, f"L field {l_field} too short", 1.0)
+        stop = data_start + n_bytes * per_byte
+        timing = fit_timing(y, cfo, header, 0, stop)
+        if timing.boundaries(stop, 0)[0] > len(y):
+            if candidate.score < STRONG_SYNC_SCORE:
+                return None
+            return fail(FailureReason.TRUNCATED, "burst runs past the end of the stream", 0.5)
+        decision = self._decide(reading, y, cfo, dev, timing, data_start, n_bytes)
+        words = n_bytes * (2 if mode.line_code is LineCode.THREE_OF_SIX else 8)
+        ratio = decision.violations / words
+        if ratio > MAX_VIOLATION_RATIO:
+            if candidate.score < STRONG_SYNC_SCORE:
+                return None
+            return fail(FailureReason.BAD_CODING, f"{decision.violations} coding violations", ratio)
+        fixed = correct(decision, reading.frame_format)
+        if not fixed.ok:
+            if ratio > CREDIBLE_VIOLATION_RATIO or not credible_marker:
+                return None
+            bad = [i for i, ok in enumerate(fixed.block_ok) if not ok]
+            return fail(FailureReason.CRC, f"CRC failed in block(s) {bad}", ratio)
+        deframed = strip_crcs(fixed.raw, reading.frame_format)
+        return Frame(
+            data=deframed.data,
+            frame_format=reading.frame_format,
+            mode=mode.name,
+            burst=self._burst(mode, y, base, timing, cfo, dev, data_start, stop),
+            corrected_errors=fixed.corrections,
+        )
+
+    def _decide(
+        self,
+        reading: Reading,
+        y: np.ndarray,
+        cfo: float,
+        dev: float,
+        timing: ChipTiming,
+        data_start: int,
+        n_bytes: int,
+    ):
+        line_code = reading.mode.line_code
+        count = n_bytes * CHIPS_PER_BYTE[line_code]
+        if line_code is LineCode.MANCHESTER:
+            # Start at the template so the preamble pairs calibrate the phase across a pair.
+            tones = tone_correlations(y, cfo, dev, timing, 0, data_start + count)
+            metrics = manchester_metrics(tones, reference_pairs=11)[data_start // 2 :]
+            return decode_bits_soft(metrics, manchester_violations(tones.soft()[data_start:]))
+        tones = tone_correlations(y, cfo, dev, timing, data_start, count)
+        return decode_soft(tones.soft(), line_code)
+
+    def _burst(
+        self,
+        mode: ModeSpec,
+        y: np.ndarray,
+        base: int,
+        timing: ChipTiming,
+        cfo: float,
+        dev: float,
+        data_start: int,
+        stop: int,
+    ) -> Burst:
+        geometry = self.geometry
+        tones = tone_correlations(y, cfo, dev, timing, data_start, stop - data_start)
+        strong = np.maximum(np.abs(tones.upper), np.abs(tones.lower)) ** 2
+        weak = np.minimum(np.abs(tones.upper), np.abs(tones.lower)) ** 2
+        noise = float(np.mean(weak))
+        snr = (float(np.mean(strong)) - noise) / noise if noise > 0 else np.inf
+        a, b = (int(v) for v in timing.boundaries(0, stop)[[0, -1]])
+        power = float(np.mean(np.abs(y[max(a, 0) : b]) ** 2))
+        return Burst(
+            mode=mode.name,
+            start_sample=geometry.input_sample(base + float(timing.time(np.float64(0)))),
+            end_sample=geometry.input_sample(base + float(timing.time(np.float64(stop)))),
+            sample_rate_hz=geometry.sample_rate_hz * geometry.decimation,
+            freq_hz=mode.center_freq_hz,
+            chip_rate_hz=geometry.sample_rate_hz / timing.chip_samples,
+            cfo_hz=cfo * geometry.sample_rate_hz / (2 * np.pi) + geometry.residual_hz,
+            rssi_dbfs=10 * np.log10(max(power, 1e-20)),
+            snr_db=10 * np.log10(max(snr, 1e-3)),
+        )
+

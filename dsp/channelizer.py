@@ -1,0 +1,127 @@
+"""Overlap-save FFT filter bank: one wideband FFT per block feeds every channel (DESIGN.md, DSP).
+
+Per channel only the bins around its centre are kept, weighted by a lowpass response and
+inverse-transformed at the low rate, which filters, shifts and decimates in one step. Blocks
+sit on a fixed grid of absolute sample positions, so the output does not depend on how the
+input is chunked. The bins next to 0 Hz are cleared in every block: that removes the DC spike
+of RTL-SDR dongles (a constant or slowly drifting offset) from a channel that sits on it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft
+import scipy.signal
+
+_TARGET_FFT = 4096
+_DC_BINS = 1  # bins cleared on each side of 0 Hz
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelPlan:
+    """What one channel of the bank delivers."""
+
+    offset_hz: float  # requested channel centre relative to the stream centre
+    decimation: int
+    cutoff_hz: float
+    actual_offset_hz: float  # bin-aligned centre the output is mixed down from
+    delay_samples: int  # output sample j holds input time j * decimation - delay * decimation
+
+    def output_rate_hz(self, sample_rate_hz: float) -> float:
+        return sample_rate_hz / self.decimation
+
+
+class Channelizer:
+    """Streaming filter bank: ``process(samples) -> [channel outputs]``, ``flush()``, ``reset()``."""
+
+    def __init__(
+        self,
+        sample_rate_hz: float,
+        channels: list[tuple[float, int, float]],
+    ) -> None:
+        """``channels``: (offset_hz, decimation, cutoff_hz) per channel."""
+        self.sample_rate_hz = sample_rate_hz
+        lcm = math.lcm(*(d for _, d, _ in channels))
+        # Overlap = filter length - 1, an even multiple of every decimation so the group delay is
+        # a whole number of output samples. ~100 us of taps keeps 40+ dB selectivity.
+        self._overlap = 2 * lcm * max(1, round(1e-4 * sample_rate_hz / (2 * lcm)))
+        smallest = lcm * math.ceil(max(_TARGET_FFT, 4 * self._overlap) / lcm)
+        # Among fast FFT sizes up to twice the smallest, prefer bins that hit the channel centres.
+        sizes = [
+            n
+            for n in range(smallest, 2 * smallest + 1, lcm)
+            if scipy.fft.next_fast_len(n) == n
+        ]
+        size = min(sizes, key=lambda n: (self._misalignment(channels, n), n))
+        self._size = size
+        self._hop = size - self._overlap
+        taps = self._overlap + 1
+        self.plans: list[ChannelPlan] = []
+        self._bins: list[np.ndarray] = []
+        self._weights: list[np.ndarray] = []
+        for offset_hz, decimation, cutoff_hz in channels:
+            width = size // decimation
+            center_bin = round(offset_hz * size / sample_rate_hz)
+            k = np.fft.fftfreq(width, 1.0 / width).astype(np.int64)  # baseband bins in IFFT order
+            h = scipy.signal.firwin(taps, cutoff_hz, fs=sample_rate_hz, window=("kaiser", 7.0))
+            response = scipy.fft.fft(h, size)[k % size] / decimation
+            self._bins.append((center_bin + k) % size)
+            self._weights.append(response.astype(np.complex64))
+            self.plans.append(
+                ChannelPlan(
+                    offset_hz=offset_hz,
+                    decimation=decimation,
+                    cutoff_hz=cutoff_hz,
+                    actual_offset_hz=center_bin * sample_rate_hz / size,
+                    delay_samples=self._overlap // 2 // decimation,
+                )
+            )
+        self._center_bins = [int(b[0]) for b in self._bins]
+        dc = np.arange(-_DC_BINS, _DC_BINS + 1) % size
+        self._dc_bins = dc
+        self.reset()
+
+    def _misalignment(self, channels: list[tuple[float, int, float]], size: int) -> float:
+        bin_hz = self.sample_rate_hz / size
+        return round(max(abs(off / bin_hz - round(off / bin_hz)) for off, _, _ in channels), 3)
+
+    def reset(self) -> None:
+        self._buffer = np.zeros(self._overlap, dtype=np.complex64)
+        self._block = 0  # index of the next block to compute
+        self._tail = 0  # real samples buffered beyond the overlap padding
+
+    def process(self, samples: np.ndarray) -> list[np.ndarray]:
+        self._buffer = np.concatenate([self._buffer, np.asarray(samples, dtype=np.complex64)])
+        n_blocks = (len(self._buffer) - self._overlap) // self._hop
+        if n_blocks <= 0:
+            return [np.zeros(0, dtype=np.complex64) for _ in self.plans]
+        view = np.lib.stride_tricks.sliding_window_view(self._buffer, self._size)
+        blocks = view[: n_blocks * self._hop : self._hop]
+        spectra = scipy.fft.fft(blocks, axis=1)
+        spectra[:, self._dc_bins] = 0
+        outputs = []
+        first = self._block
+        for plan, bins, weights, center in zip(
+            self.plans, self._bins, self._weights, self._center_bins, strict=True
+        ):
+            low = scipy.fft.ifft(spectra[:, bins] * weights, axis=1)
+            keep = low[:, self._overlap // plan.decimation :]
+            # Block b starts at padded index b*hop, i.e. input index b*hop - overlap: re-reference
+            # the per-block mixing phase to absolute sample positions.
+            starts = (np.arange(first, first + n_blocks) * self._hop - self._overlap) * center
+            phase = np.exp(-2j * np.pi * (starts % self._size) / self._size).astype(np.complex64)
+            outputs.append((keep * phase[:, None]).astype(np.complex64).ravel())
+        self._block += n_blocks
+        self._buffer = self._buffer[n_blocks * self._hop :]
+        return outputs
+
+    def flush(self) -> list[np.ndarray]:
+        """Push zeros through so every input sample (plus the filter delay) reaches the output."""
+        pending = len(self._buffer) - self._overlap
+        pad = (-pending) % self._hop + self._overlap
+        out = self.process(np.zeros(pad, dtype=np.complex64))
+        self.reset()
+        return out

@@ -1,0 +1,232 @@
+"""Streaming receiver: IQ chunks in, CRC-valid link frames (and decode failures) out.
+
+One channelizer pass serves every channel; S1 has its own channel, T1 and C1 share 868.95 MHz.
+Per channel the sync search runs over all samples, the per-burst work only where it fired.
+A candidate is decoded once the channel buffer holds the longest burst that could follow it,
+so every decision sees the same samples whatever the chunking, and memory stays bounded.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dsp.burst import BurstDecoder, ChannelGeometry
+from dsp.channelizer import Channelizer
+from dsp.modulate import channel_offset_hz
+from dsp.sync import SyncCandidate, SyncDetector
+from dsp.types import IQChunk
+from protocol.coding import CHIPS_PER_BYTE
+from protocol.modes import C1, S1, T1, LineCode, ModeSpec
+from protocol.types import DecodeFailure, FailureReason, Frame
+
+MAX_CFO_HZ = 90e3
+_PREAMBLE_CHIPS = "01" * 8  # preamble chips in front of each mode's sync_chips in the template
+_MAX_ON_AIR_BYTES = 290
+_MARKER_CHIPS = 16
+_SLOWEST_RATE = 0.85
+_THRESHOLD = 0.6
+_T1_RATES = (0.88, 0.94, 1.0, 1.06, 1.12)
+_S1_RATES = (0.985, 1.0, 1.015)
+
+Result = Frame | DecodeFailure
+
+
+def covered_modes(
+    sample_rate_hz: float, center_freq_hz: float, modes: Sequence[ModeSpec] = (S1, T1, C1)
+) -> tuple[ModeSpec, ...]:
+    """The modes whose channel lies inside a stream of this rate and centre."""
+    out = []
+    for mode in modes:
+        try:
+            channel_offset_hz(mode, sample_rate_hz, center_freq_hz)
+        except ValueError:
+            continue
+        out.append(mode)
+    return tuple(out)
+
+
+@dataclass(slots=True)
+class _Channel:
+    modes: tuple[ModeSpec, ...]
+    detector: SyncDetector
+    decoder: BurstDecoder
+    geometry: ChannelGeometry
+    before: int  # channel samples needed before a candidate's end
+    after: int  # ... and after it (longest possible burst)
+    buf: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.complex64))
+    base: int = 0
+    next_q: int = 0
+    pending: list[SyncCandidate] = field(default_factory=list)
+    busy_until: float = -np.inf
+
+    def reset(self) -> None:
+        self.buf = np.zeros(0, dtype=np.complex64)
+        self.base = 0
+        self.next_q = -(-self.detector.history // self.detector.step) + self.detector.peak_distance
+        self.pending = []
+        self.busy_until = -np.inf
+
+
+def _channel_rate(mode: ModeSpec) -> float:
+    """Lowest channel sample rate that keeps the signal at the largest carrier offset."""
+    return max(5 * mode.chip_rate_hz, 2 * (mode.deviation_hz + MAX_CFO_HZ + mode.chip_rate_hz / 2))
+
+
+class Receiver:
+    """All requested modes from one IQ stream; ``process``/``flush``/``reset``; ``stats``."""
+
+    def __init__(
+        self,
+        sample_rate_hz: float,
+        center_freq_hz: float,
+        modes: Sequence[ModeSpec] | None = None,
+    ) -> None:
+        """``modes=None`` takes every mode whose channel fits; a requested mode that does not
+        fit raises ValueError naming it."""
+        self.sample_rate_hz = float(sample_rate_hz)
+        self.center_freq_hz = float(center_freq_hz)
+        if modes is None:
+            modes = covered_modes(sample_rate_hz, center_freq_hz)
+            if not modes:
+                raise ValueError(
+                    f"no wM-Bus channel inside a stream of {sample_rate_hz / 1e6:g} Msps centred "
+                    f"at {center_freq_hz / 1e6:.3f} MHz"
+                )
+        for mode in modes:
+            channel_offset_hz(mode, sample_rate_hz, center_freq_hz)
+        self.covered_modes: tuple[ModeSpec, ...] = tuple(dict.fromkeys(modes))
+        self.stats: Counter[tuple[str, FailureReason]] = Counter()
+        groups: dict[float, list[ModeSpec]] = {}
+        for mode in self.covered_modes:
+            groups.setdefault(mode.center_freq_hz, []).append(mode)
+        specs = []
+        for freq, group in groups.items():
+            rate = max(_channel_rate(m) for m in group)
+            decimation = max(1, int(sample_rate_hz // rate))
+            out_rate = sample_rate_hz / decimation
+            specs.append((freq - center_freq_hz, decimation, 0.42 * out_rate))
+        self._channelizer = Channelizer(sample_rate_hz, specs)
+        self._channels = [
+            self._make_channel(tuple(group), plan)
+            for group, plan in zip(groups.values(), self._channelizer.plans, strict=True)
+        ]
+        self.reset()
+
+    def _make_channel(self, modes: tuple[ModeSpec, ...], plan) -> _Channel:
+        rate = plan.output_rate_hz(self.sample_rate_hz)
+        lead = modes[0]
+        template = _PREAMBLE_CHIPS + lead.sync_chips
+        if any(m.name == T1.name for m in modes):
+            rates = _T1_RATES
+        elif lead.line_code is LineCode.MANCHESTER:
+            rates = _S1_RATES
+        else:
+            rates = (1.0,)
+        detector = SyncDetector(
+            template, rate, lead.chip_rate_hz, lead.deviation_hz, rates, _THRESHOLD
+        )
+        geometry = ChannelGeometry(
+            sample_rate_hz=rate,
+            decimation=plan.decimation,
+            delay_samples=plan.delay_samples,
+            residual_hz=plan.actual_offset_hz - plan.offset_hz,
+        )
+        slow_chip = rate / lead.chip_rate_hz / _SLOWEST_RATE
+        longest = max(CHIPS_PER_BYTE[m.line_code] for m in modes) * _MAX_ON_AIR_BYTES
+        return _Channel(
+            modes=modes,
+            detector=detector,
+            decoder=BurstDecoder(modes, template, geometry),
+            geometry=geometry,
+            before=int((len(template) + _MARKER_CHIPS + 8) * slow_chip) + detector.history,
+            after=int((_MARKER_CHIPS + longest + 8) * slow_chip),
+        )
+
+    def reset(self) -> None:
+        self._channelizer.reset()
+        for ch in self._channels:
+            ch.reset()
+        self.stats.clear()
+
+    def process(self, chunk: IQChunk) -> list[Result]:
+        if chunk.sample_rate_hz != self.sample_rate_hz or chunk.center_freq_hz != self.center_freq_hz:
+            raise ValueError(
+                f"chunk at {chunk.sample_rate_hz:g} sps / {chunk.center_freq_hz:g} Hz fed to a "
+                f"receiver for {self.sample_rate_hz:g} sps / {self.center_freq_hz:g} Hz"
+            )
+        return self._run(self._channelizer.process(chunk.samples), final=False)
+
+    def flush(self) -> list[Result]:
+        """Decode what is still buffered (bursts cut off by the end of the stream fail)."""
+        results = self._run(self._channelizer.flush(), final=True)
+        for ch in self._channels:
+            ch.reset()
+        return results
+
+    def _run(self, outputs: list[np.ndarray], final: bool) -> list[Result]:
+        keyed: list[tuple[int, int, Result]] = []
+        for ch, new in zip(self._channels, outputs, strict=True):
+            ch.buf = np.concatenate([ch.buf, new]) if len(ch.buf) else new
+            self._search(ch)
+            keyed += self._decode_ready(ch, final)
+            self._trim(ch)
+        keyed.sort(key=lambda item: (item[0], item[1]))
+        results = [r for _, _, r in keyed]
+        for r in results:
+            if isinstance(r, DecodeFailure):
+                self.stats[(r.detail.split(":", 1)[0], r.reason)] += 1
+        return results
+
+    def _search(self, ch: _Channel) -> None:
+        det = ch.detector
+        end = ch.base + len(ch.buf)
+        q_hi = (end - 1) // det.step + 1
+        q_final = q_hi - det.peak_distance
+        if q_final <= ch.next_q:
+            return
+        q_lo = ch.next_q - det.peak_distance
+        score, which = det.scores(ch.buf, ch.base, q_lo, q_hi)
+        for i in det.peaks(score):
+            q = q_lo + int(i)
+            if ch.next_q <= q < q_final:
+                ch.pending.append(
+                    SyncCandidate(
+                        end=float((q - det.lead) * det.step),
+                        chip_samples=det.chip_samples[which[i]],
+                        score=float(score[i]),
+                    )
+                )
+        ch.next_q = q_final
+
+    def _decode_ready(self, ch: _Channel, final: bool) -> list[tuple[int, int, Result]]:
+        out = []
+        end = ch.base + len(ch.buf)
+        while ch.pending and (final or ch.pending[0].end + ch.after <= end):
+            cand = ch.pending.pop(0)
+            if cand.end - len(ch.detector.template) * cand.chip_samples < ch.busy_until:
+                continue
+            lo = max(ch.base, int(cand.end) - ch.before)
+            hi = min(end, int(cand.end) + ch.after)
+            result = ch.decoder.decode(cand, ch.buf[lo - ch.base : hi - ch.base], lo)
+            if result is None:
+                continue
+            if isinstance(result, Frame) and result.burst is not None:
+                geo = ch.geometry
+                ch.busy_until = result.burst.end_sample / geo.decimation + geo.delay_samples
+            ready = ch.geometry.input_sample(cand.end + ch.after)
+            start = result.burst.start_sample if isinstance(result, Frame) else result.start_sample
+            out.append((ready, start or 0, result))
+        return out
+
+    def _trim(self, ch: _Channel) -> None:
+        keep = (ch.next_q - ch.detector.peak_distance) * ch.detector.step - ch.detector.history
+        if ch.pending:
+            keep = min(keep, int(ch.pending[0].end) - ch.before)
+        drop = keep - ch.base
+        if drop > 0:
+            ch.buf = ch.buf[drop:]
+            ch.base += drop

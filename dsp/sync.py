@@ -1,0 +1,116 @@
+"""Preamble + sync-word search on one channel, insensitive to carrier offset.
+
+The detector correlates lag products ``y[n] * conj(y[n - lag])`` (lag chosen so that the two
+tones differ by half a turn), summed over a chip, with the ±1 chip template. A carrier offset
+only rotates every product by the same angle, so the magnitude of the correlation divided by
+the summed magnitudes is a score in [0, 1] that needs no frequency estimate and no amplitude
+normalisation. The search runs at about three samples per chip and over a small bank of chip
+rates (T1 meters can be 15 % off).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import maximum_filter1d
+
+_SAMPLES_PER_CHIP = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class SyncCandidate:
+    end: float  # absolute channel sample time at which the template's last chip ends
+    chip_samples: float  # chip length of the best-matching rate, channel samples
+    score: float
+
+
+class SyncDetector:
+    """Scores template matches; the caller owns the sample buffer (see ``Receiver``)."""
+
+    def __init__(
+        self,
+        template: str,
+        sample_rate_hz: float,
+        chip_rate_hz: float,
+        deviation_hz: float,
+        rates: Sequence[float],
+        threshold: float,
+    ) -> None:
+        self.template = template
+        self.threshold = threshold
+        chips = np.frombuffer(template.encode(), dtype=np.uint8) - ord("0")
+        self._signs = (2.0 * chips - 1.0).astype(np.float32)
+        if self._signs.sum() != 0:
+            raise ValueError("sync template must have as many 1 as 0 chips")
+        samples_per_chip = sample_rate_hz / chip_rate_hz
+        self.lag = max(1, round(sample_rate_hz / (4.0 * deviation_hz)))
+        self.step = max(1, round(samples_per_chip / _SAMPLES_PER_CHIP))
+        self.window = max(1, round(samples_per_chip))
+        self.chip_samples = [samples_per_chip / r for r in rates]
+        n = len(chips)
+        centre_shift = self.lag / 2 + (self.window - 1) / 2
+        offsets = [
+            np.round((centre_shift - (n - np.arange(n) - 0.5) * cs) / self.step).astype(np.int64)
+            for cs in self.chip_samples
+        ]
+        # Score index q looks back only; the template then ends at channel time (q - lead) * step.
+        self.lead = max(int(o.max()) for o in offsets)
+        self._offsets = [o - self.lead for o in offsets]
+        lowest = min(int(o.min()) for o in self._offsets)
+        # Channel samples needed before grid point q*step to score it.
+        self.history = -lowest * self.step + self.window + self.lag
+        # Peaks closer than a template are the same burst (a C1 B marker repeats the sync word).
+        self.peak_distance = max(1, round(n * samples_per_chip / self.step))
+
+    def scores(self, y: np.ndarray, base: int, q_lo: int, q_hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """Score and best-rate index at grid points q in [q_lo, q_hi).
+
+        Point q is the template ending at channel time ``(q - lead) * step``;
+        ``y[i]`` is channel sample ``base + i``; it must reach back ``history`` samples before
+        ``q_lo * step``.
+        """
+        lowest = min(int(o.min()) for o in self._offsets)
+        first = (q_lo + lowest) * self.step  # absolute index of the first summed lag product
+        lo = first - (self.window - 1) - self.lag - base
+        hi = (q_hi - 1) * self.step + 1 - base
+        seg = y[lo:hi]
+        u = seg[self.lag :] * np.conj(seg[: -self.lag])
+        # Lag products summed over one chip window, evaluated on the grid only.
+        count = q_hi - q_lo - lowest
+        z = np.zeros(count, dtype=np.complex64)
+        end = self.window - 1 + (count - 1) * self.step + 1
+        for i in range(self.window):
+            z += u[self.window - 1 - i : end - i : self.step]
+        power = z.real**2 + z.imag**2
+        best = np.full(q_hi - q_lo, -1.0, dtype=np.float32)
+        which = np.zeros(q_hi - q_lo, dtype=np.int8)
+        for r, offsets in enumerate(self._offsets):
+            acc = np.zeros(q_hi - q_lo, dtype=np.complex64)
+            norm = np.zeros(q_hi - q_lo, dtype=np.float32)
+            for sign, off in zip(self._signs, offsets - lowest, strict=True):
+                sl = slice(off, off + q_hi - q_lo)
+                if sign > 0:
+                    acc += z[sl]
+                else:
+                    acc -= z[sl]
+                norm += power[sl]
+            # |sum c z| <= sqrt(N sum |z|^2): equality for a clean match; few live taps score low.
+            score = np.abs(acc) / np.sqrt(np.maximum(norm * len(self._signs), 1e-30))
+            better = score > best
+            best = np.where(better, score, best)
+            which = np.where(better, r, which).astype(np.int8)
+        return best, which
+
+    def peaks(self, score: np.ndarray) -> np.ndarray:
+        """Indices of local maxima above threshold, at most one per ``peak_distance``."""
+        if len(score) == 0:
+            return np.zeros(0, dtype=np.int64)
+        local = maximum_filter1d(score, 2 * self.peak_distance + 1, mode="constant", cval=0.0)
+        idx = np.flatnonzero((score >= self.threshold) & (score == local))
+        keep: list[int] = []
+        for i in idx:
+            if not keep or i - keep[-1] > self.peak_distance:
+                keep.append(int(i))
+        return np.array(keep, dtype=np.int64)

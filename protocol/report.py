@@ -1,0 +1,185 @@
+"""Telegrams as JSON-ready dicts (schema: docs/json-schema.md) and as readable text.
+
+Keys follow rtl_433's Wireless-MBus output where the meaning is the same (``model``, ``M``,
+``id``, ``version``, ``type``, ``C``, ``CI``, ``AC``, ``ST``, ``CW``, integers as rtl_433
+prints them in JSON). Keys never appear: no structure here holds one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from protocol.link import LINK_HEADER_LEN
+from protocol.records import record_to_dict
+from protocol.telegram import AflHeader, EllHeader, HeaderKind, Telegram, TplHeader
+from protocol.types import DecodeFailure, Record
+
+MODEL = "Wireless-MBus"
+
+
+def failure_to_dict(failure: DecodeFailure) -> dict[str, Any]:
+    out: dict[str, Any] = {"model": MODEL, "error": _error(failure)}
+    if failure.start_sample is not None:
+        out["start_sample"] = failure.start_sample
+    return out
+
+
+def _error(failure: DecodeFailure) -> dict[str, str]:
+    return {"reason": str(failure.reason), "stage": failure.stage, "detail": failure.detail}
+
+
+def _ell(ell: EllHeader) -> dict[str, Any]:
+    out: dict[str, Any] = {"ci": ell.ci, "cc": ell.cc, "acc": ell.acc,
+                           "cc_flags": list(ell.cc_flags)}
+    if ell.address2 is not None:
+        out["address2"] = {"M": ell.address2.manufacturer, "id": ell.address2.id,
+                           "version": ell.address2.version, "type": ell.address2.device_type}
+    if ell.session_number is not None:
+        out.update(session_counter=ell.session_counter, session_time=ell.session_time,
+                   encryption=ell.encryption)
+    return out
+
+
+def _afl(afl: AflHeader) -> dict[str, Any]:
+    out: dict[str, Any] = {"fcl": afl.fcl, "fragment_id": afl.fragment_id,
+                           "more_fragments": afl.more_fragments}
+    for name in ("mcl", "ki", "mcr", "ml"):
+        value = getattr(afl, name)
+        if value is not None:
+            out[name] = value
+    if afl.auth_type is not None:
+        out["auth_type"] = afl.auth_type
+    if afl.mac is not None:
+        out["mac"] = afl.mac.hex().upper()
+    return out
+
+
+def _tpl(tpl: TplHeader) -> dict[str, Any]:
+    out: dict[str, Any] = {"ci": tpl.ci, "header": str(tpl.kind)}
+    if tpl.address is not None:
+        out.update(M=tpl.address.manufacturer, id=tpl.address.id,
+                   version=tpl.address.version, type=tpl.address.device_type)
+    if tpl.cw is not None:
+        out.update(
+            acc=tpl.acc,
+            status=list(tpl.status_flags),
+            security_mode=tpl.security_mode,
+            encrypted_blocks=tpl.encrypted_blocks,
+            bidirectional=tpl.bidirectional,
+            accessible=tpl.accessible,
+            synchronous=tpl.synchronous,
+        )
+    if tpl.cwe is not None:
+        out["cwe"] = tpl.cwe
+    return out
+
+
+def telegram_to_dict(t: Telegram) -> dict[str, Any]:
+    address = t.link.address
+    out: dict[str, Any] = {
+        "model": MODEL,
+        "mode": t.frame.mode,
+        "M": address.manufacturer,
+        "id": int(address.id) if address.id_is_bcd else None,
+        "version": address.version,
+        "type": address.device_type,
+        "C": t.link.c_field,
+    }
+    if len(t.frame.data) > LINK_HEADER_LEN:
+        out["CI"] = t.frame.data[LINK_HEADER_LEN]
+    if t.tpl is not None and t.tpl.cw is not None:
+        out.update(AC=t.tpl.acc, ST=t.tpl.status, CW=t.tpl.cw)
+    out.update(
+        manufacturer=t.meter_address.manufacturer,
+        meter_id=t.meter_id,
+        device_type=t.meter_address.device_type_name,
+        c_name=t.link.c_name,
+        frame_format=None if t.frame_format is None else str(t.frame_format),
+        frame_hex=t.frame.data.hex().upper(),
+        security=str(t.security),
+        flags=list(t.flags),
+    )
+    if t.ell is not None:
+        out["ell"] = _ell(t.ell)
+    if t.afl is not None:
+        out["afl"] = _afl(t.afl)
+    if t.tpl is not None:
+        out["tpl"] = _tpl(t.tpl)
+    out["records"] = [record_to_dict(r) for r in t.records]
+    if t.manufacturer_data:
+        out["manufacturer_data"] = t.manufacturer_data.hex().upper()
+    if t.more_records_follow:
+        out["more_records_follow"] = True
+    if t.payload and not t.records and not t.manufacturer_data:
+        out["payload_hex"] = t.payload.hex().upper()
+    if t.error is not None:
+        out["error"] = _error(t.error)
+    burst = t.frame.burst
+    if burst is not None:
+        out.update(
+            start_sample=burst.start_sample,
+            time_s=round(burst.start_s, 6),
+            rssi_dbfs=round(burst.rssi_dbfs, 2),
+            snr_db=round(burst.snr_db, 2),
+            cfo_hz=round(burst.cfo_hz, 1),
+            chip_rate_hz=round(burst.chip_rate_hz, 1),
+            freq_hz=burst.freq_hz,
+            corrected_errors=t.frame.corrected_errors,
+        )
+    return out
+
+
+def _record_line(r: Record) -> str:
+    where = [f"{name} {value}" for name, value in
+             (("storage", r.storage), ("tariff", r.tariff), ("subunit", r.subunit)) if value]
+    if r.function.value != "instantaneous":
+        where.append(str(r.function))
+    where.extend(r.extensions)
+    value = "-" if r.value is None else r.value
+    unit = f" {r.unit}" if r.unit else ""
+    extra = f"  ({', '.join(where)})" if where else ""
+    return f"    {r.quantity}: {value}{unit}{extra}  [{(r.dif + r.vif).hex().upper()}]"
+
+
+def failure_summary(failure: DecodeFailure) -> str:
+    return f"error: {failure.reason} ({failure.stage}): {failure.detail}"
+
+
+def telegram_summary(t: Telegram) -> str:
+    """Readable multi-line description of a telegram."""
+    a = t.link.address
+    fmt = "no CRCs" if t.frame_format is None else f"format {t.frame_format}"
+    mode = f", mode {t.frame.mode}" if t.frame.mode else ""
+    lines = [
+        f"{a.manufacturer} {a.id} {a.device_type_name} ver 0x{a.version:02X}  "
+        f"C 0x{t.link.c_field:02X} {t.link.c_name}  ({fmt}{mode})"
+    ]
+    if t.ell is not None:
+        sn = "" if t.ell.session_number is None else (
+            f" session {t.ell.session_counter} enc {t.ell.encryption}")
+        lines.append(f"  ELL 0x{t.ell.ci:02X}: CC 0x{t.ell.cc:02X} ACC 0x{t.ell.acc:02X}{sn}")
+    if t.afl is not None:
+        mcr = "" if t.afl.mcr is None else f" MCR {t.afl.mcr}"
+        lines.append(f"  AFL: FCL 0x{t.afl.fcl:04X}{mcr}")
+    if t.tpl is not None:
+        kind = "no" if t.tpl.kind is HeaderKind.NONE else t.tpl.kind
+        text = f"  TPL 0x{t.tpl.ci:02X} ({kind} header)"
+        if t.tpl.address is not None:
+            text += f" meter {t.tpl.address.manufacturer} {t.tpl.address.id}"
+        if t.tpl.cw is not None:
+            status = ", ".join(t.tpl.status_flags) or "ok"
+            text += (f" ACC 0x{t.tpl.acc:02X} status {status} CW 0x{t.tpl.cw:04X}"
+                     f" (mode {t.tpl.security_mode})")
+        lines.append(text)
+    flags = f" ({', '.join(t.flags)})" if t.flags else ""
+    lines.append(f"  security: {t.security}{flags}")
+    if t.records:
+        lines.append("  records:")
+        lines.extend(_record_line(r) for r in t.records)
+    if t.manufacturer_data:
+        lines.append(f"  manufacturer data: {t.manufacturer_data.hex().upper()}")
+    elif t.payload and not t.records:
+        lines.append(f"  payload: {t.payload.hex().upper()}")
+    if t.error is not None:
+        lines.append(f"  {failure_summary(t.error)}")
+    return "\n".join(lines)

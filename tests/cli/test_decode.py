@@ -1,0 +1,154 @@
+"""``wmbus decode`` as a user runs it: real files, a real process, exit codes and output."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sdr.iqfile import write_iq
+from tests.conftest import REPO
+
+RADIO_FIELDS = (
+    "start_sample",
+    "time_s",
+    "rssi_dbfs",
+    "snr_db",
+    "cfo_hz",
+    "chip_rate_hz",
+    "freq_hz",
+    "corrected_errors",
+)
+
+
+def wmbus(*args: str | Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "sdr.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
+    """A mixed-mode recording made by ``wmbus simulate`` and its truth."""
+    out = tmp_path_factory.mktemp("dec") / "mix_868.625M_2400k.cu8"
+    run = wmbus(
+        "simulate", out, "--mode", "T1,S1,C1-B", "--count", "3", "--ecn0", "22", "--seed", "4"
+    )
+    assert run.returncode == 0, run.stderr
+    return out, json.loads(out.with_suffix(".json").read_text())["telegrams"]
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_json_lines_carry_telegram_mode_radio_and_file(sim) -> None:
+    path, truth = sim
+    run = wmbus("decode", path, "--json")
+    assert run.returncode == 0, run.stderr
+    rows = json_lines(run.stdout)
+    assert sorted(r["frame_hex"].lower() for r in rows) == sorted(t["frame_hex"] for t in truth)
+    by_hex = {t["frame_hex"]: t for t in truth}
+    for row in rows:
+        sent = by_hex[row["frame_hex"].lower()]
+        assert row["file"] == str(path)
+        assert (row["mode"], row["frame_format"]) == (sent["mode"], sent["frame_format"])
+        assert all(field in row for field in RADIO_FIELDS)
+        assert sent["start_sample"] <= row["start_sample"] < sent["end_sample"]
+        assert row["time_s"] == pytest.approx(row["start_sample"] / 2.4e6, abs=1e-5)
+        assert row["freq_hz"] == {"S1": 868.3e6, "T1": 868.95e6, "C1": 868.95e6}[row["mode"]]
+        assert len(row["meter_id"]) == 8 and row["records"]
+
+
+def test_stats_in_json_mode_go_to_stderr(sim) -> None:
+    path, truth = sim
+    run = wmbus("decode", path, "--json", "--stats")
+    assert run.returncode == 0
+    stats = json.loads(run.stderr.strip().splitlines()[-1])["stats"]
+    assert stats["telegrams"] == {m: sum(t["mode"] == m for t in truth) for m in ("C1", "S1", "T1")}
+    assert stats["signal_s"] > 0 and isinstance(stats["failures"], dict)
+    assert len(json_lines(run.stdout)) == len(truth)  # stdout stays pure JSON lines
+
+
+def test_text_output_and_stats_table(sim) -> None:
+    path, truth = sim
+    run = wmbus("decode", path, "--stats")
+    assert run.returncode == 0
+    for t in truth:
+        assert f"mode {t['mode']}" in run.stdout
+    assert "telegrams" in run.stdout and "s of signal" in run.stdout
+
+
+def test_bad_file_does_not_lose_earlier_telegrams(sim, tmp_path: Path) -> None:
+    path, truth = sim
+    empty = tmp_path / "empty_868.625M_2400k.cu8"
+    empty.touch()
+    run = wmbus("decode", path, tmp_path / "missing.cu8", empty, path, "--json")
+    assert run.returncode == 2
+    assert len(json_lines(run.stdout)) == 2 * len(truth)  # both good files fully decoded
+    errors = [line for line in run.stderr.splitlines() if "error" in line]
+    assert len(errors) == 2 and "no such file" in errors[0] and "empty" in errors[1]
+    assert "Traceback" not in run.stderr
+
+
+def test_rate_and_centre_from_flags(sim, tmp_path: Path) -> None:
+    path, truth = sim
+    plain = tmp_path / "capture.cu8"
+    shutil.copy(path, plain)
+    run = wmbus("decode", plain, "--json")
+    assert run.returncode == 2 and "--rate" in run.stderr
+    assert run.stderr.count("\n") == 1 and run.stdout == ""
+    run = wmbus("decode", plain, "--json", "--rate", "2M4", "--center", "868.625M")
+    assert run.returncode == 0
+    assert len(json_lines(run.stdout)) == len(truth)
+
+
+def test_uncovered_mode_is_reported_and_the_rest_decoded(tmp_path: Path) -> None:
+    # 1 Msps centred on the S channel: T1/C1 at 868.95 MHz are outside the stream.
+    out = tmp_path / "s_868.3M_1000k.cu8"
+    assert wmbus("simulate", out, "--mode", "S1", "--count", "1", "--ecn0", "25").returncode == 0
+    run = wmbus("decode", out, "--modes", "S1,T1", "--json")
+    assert run.returncode == 0
+    assert "T1" in run.stderr and "not decoded" in run.stderr
+    assert [r["mode"] for r in json_lines(run.stdout)] == ["S1"]
+    run = wmbus("decode", out, "--modes", "C1", "--json")
+    assert run.returncode == 2 and "none of the requested modes" in run.stderr
+
+
+def test_noise_only_is_success_with_no_output(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    noise = (rng.standard_normal(200_000) + 1j * rng.standard_normal(200_000)) * 0.1
+    path = tmp_path / "noise_868.625M_2400k.cs16"
+    write_iq(path, noise, "cs16")
+    run = wmbus("decode", path, "--json")
+    assert (run.returncode, run.stdout) == (0, "")
+
+
+def test_truncated_file_warns_and_decodes(sim, tmp_path: Path) -> None:
+    path, truth = sim
+    cut = tmp_path / "cut_868.625M_2400k.cu8"
+    cut.write_bytes(path.read_bytes() + b"\x80")
+    run = wmbus("decode", cut, "--json")
+    assert run.returncode == 0
+    assert "partial last sample" in run.stderr
+    assert len(json_lines(run.stdout)) == len(truth)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(("--modes", "X9"), "unknown mode"), (("--format", "cu8", "--rate", "fast"), "--rate")],
+)
+def test_bad_options(sim, args: tuple, message: str) -> None:
+    path, _ = sim
+    run = wmbus("decode", path, *args)
+    assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr

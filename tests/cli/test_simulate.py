@@ -1,0 +1,136 @@
+"""``wmbus simulate``: recordings with a truth file, checked by our decoder and by rtl_433."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sigmf
+
+from protocol.decoder import Decoder
+from protocol.framing import add_crcs
+from protocol.modes import FrameFormat
+from protocol.telegram import Telegram
+from sdr.iqfile import probe_iq_file, read_iq_chunks
+from sdr.rtl433 import RTL433_SETUP, matches_frame, run_rtl433, to_channel
+from tests.conftest import REPO, require_program
+
+
+def wmbus(*args: str | Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "sdr.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_truth_file_describes_the_recording(tmp_path: Path) -> None:
+    out = tmp_path / "t1_868.625M_2400k.cu8"
+    run = wmbus(
+        "simulate",
+        out,
+        "--mode",
+        "T1",
+        "--count",
+        "4",
+        "--ecn0",
+        "20",
+        "--length",
+        "40",
+        "--seed",
+        "5",
+    )
+    assert run.returncode == 0, run.stderr
+    truth = json.loads((tmp_path / "t1_868.625M_2400k.json").read_text())
+    assert truth["file"] == out.name
+    assert (truth["sample_rate_hz"], truth["center_freq_hz"]) == (2.4e6, 868.625e6)
+    info = probe_iq_file(out)
+    rows = truth["telegrams"]
+    assert len(rows) == 4
+    ends = [0]
+    for row in rows:
+        assert (row["mode"], row["frame_format"], row["ecn0_db"]) == ("T1", "A", 20.0)
+        frame = bytes.fromhex(row["frame_hex"])
+        assert len(frame) == 40 and frame[0] == 39
+        # Each truth frame is a well-formed telegram for our protocol decoder.
+        telegram = Decoder().decode_bytes(add_crcs(frame, FrameFormat.A))
+        assert isinstance(telegram, Telegram) and telegram.error is None
+        assert ends[-1] < row["start_sample"] < row["end_sample"] <= info.num_samples
+        ends.append(row["end_sample"])
+    assert len({r["frame_hex"] for r in rows}) == 4  # random meters and readings
+    # Bursts stand out of the noise exactly where the truth file puts them.
+    x = np.concatenate([c.samples for c in read_iq_chunks(info)])
+    inside = np.mean(np.abs(x[rows[0]["start_sample"] : rows[0]["end_sample"]]) ** 2)
+    before = np.mean(np.abs(x[: rows[0]["start_sample"]]) ** 2)
+    assert inside > 10 * before
+
+
+def test_same_seed_same_file(tmp_path: Path) -> None:
+    args = ("--mode", "C1-B", "--count", "2", "--ecn0", "15")
+    for name, seed in (("a", "1"), ("b", "1"), ("c", "2")):
+        assert wmbus("simulate", tmp_path / f"{name}.cu8", *args, "--seed", seed).returncode == 0
+    a, b, c = ((tmp_path / f"{n}.cu8").read_bytes() for n in "abc")
+    assert a == b and a != c
+
+
+def test_sigmf_output_with_annotations(tmp_path: Path) -> None:
+    out = tmp_path / "mixed.sigmf-meta"
+    run = wmbus("simulate", out, "--mode", "S1,C1-A", "--count", "2", "--ecn0", "25")
+    assert run.returncode == 0, run.stderr
+    handle = sigmf.fromfile(out)
+    assert handle.get_global_field(sigmf.SAMPLE_RATE_KEY) == 2.4e6
+    annotations = handle.get_annotations()
+    truth = json.loads((tmp_path / "mixed.json").read_text())["telegrams"]
+    assert [a[sigmf.SAMPLE_START_KEY] for a in annotations] == [t["start_sample"] for t in truth]
+    assert [a[sigmf.LABEL_KEY] for a in annotations] == ["S1 frame A", "C1 frame A"]
+    assert (
+        annotations[0][sigmf.FREQ_LOWER_EDGE_KEY]
+        < 868.3e6
+        < annotations[0][sigmf.FREQ_UPPER_EDGE_KEY]
+    )
+
+
+@pytest.mark.parametrize("mode", ["T1", "C1-A", "C1-B", "S1"])
+def test_rtl433_decodes_what_we_simulate(tmp_path: Path, mode: str) -> None:
+    """An independent receiver finds every telegram of our modulator at the truth's bytes."""
+    require_program("rtl_433")
+    out = tmp_path / "x_868.625M_2400k.cu8"
+    run = wmbus("simulate", out, "--mode", mode, "--count", "3", "--ecn0", "35", "--seed", "9")
+    assert run.returncode == 0, run.stderr
+    info = probe_iq_file(out)
+    setup = RTL433_SETUP[mode[:2]]
+    x = np.concatenate([c.samples for c in read_iq_chunks(info)])
+    y = to_channel(
+        x, info.sample_rate_hz, setup.center_freq_hz - info.center_freq_hz, setup.sample_rate_hz
+    )
+    rtl_file = tmp_path / "rtl.cf32"
+    rtl_file.write_bytes(y.tobytes())
+    result = run_rtl433(rtl_file, [setup.protocol], setup.sample_rate_hz, setup.center_freq_hz)
+    truth = json.loads((tmp_path / "x_868.625M_2400k.json").read_text())["telegrams"]
+    for row in truth:
+        frame = bytes.fromhex(row["frame_hex"])
+        assert any(matches_frame(m, frame) for m in result.messages), row["frame_hex"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("out.cu8", "--mode", "Q1"), "unknown mode"),
+        (("out.cu8", "--mode", "T1-B"), "no frame format B"),
+        (("out.wav",), "extension"),
+        (("out.cu8", "--center", "433.92M"), "outside"),
+        (("out.cu8", "--length", "5"), "--length"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors(tmp_path: Path, args: tuple, message: str) -> None:
+    run = wmbus("simulate", *(tmp_path / a if a.startswith("out") else a for a in args))
+    assert run.returncode == 2
+    assert message in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1 and "Traceback" not in run.stderr
