@@ -39,7 +39,7 @@ def run_memory(quick: bool) -> dict:
     )
     print(
         f" RSS (MB) by stream minute: {by_minute[:3]} … {by_minute[-2:]}; "
-        f"peak {result['peak_rss_mb']} MB"
+        f"peak while streaming {result['peak_rss_mb']} MB"
     )
     return result
 

@@ -87,7 +87,7 @@ def sweep(
 
 def run(quick: bool, seed: int = 1) -> dict:
     count = 30 if quick else 100
-    levels = [12.0, 20.0]
+    levels = [12.0, 20.0, 30.0]  # near our threshold; and where PEERS.md measured rtl_433
     cfo_step = 40 if quick else 10
     cfo = [float(v) for v in range(-160, 161, cfo_step)]
     t1_rate = [float(v) for v in np.arange(-25, 25.1, 5 if quick else 2.5)]

@@ -16,10 +16,10 @@ import numpy as np
 from dsp.correction import correct
 from dsp.demod import (
     ChipTiming,
-    deviation,
     fit_timing,
     frequency_offset,
     manchester_metrics,
+    refine_carrier,
     tone_correlations,
 )
 from dsp.sync import SyncCandidate
@@ -35,6 +35,7 @@ from protocol.modes import (
 from protocol.types import Burst, DecodeFailure, FailureReason, Frame
 
 MIN_DATA_BYTES = 11  # L C M A CI: a frame without CI has no payload and only one CRC block
+MAX_SYNC_ERRORS = 3  # of the 32-40 template chips; a preamble shifted by one pair has 8
 MAX_MARKER_ERRORS = 2  # C1 format marker: 16 chips, a random match has ~0.2 % chance
 MAX_VIOLATION_RATIO = 0.2  # coding violations per code word above which it is not a burst
 CREDIBLE_VIOLATION_RATIO = 0.1  # below this a failed burst is reported as a failure
@@ -111,10 +112,13 @@ class BurstDecoder:
         t_end = candidate.end - base
         guess = ChipTiming(t0=t_end - n_tmpl * candidate.chip_samples, chip_samples=candidate.chip_samples)
         cfo = frequency_offset(y, guess.t0, t_end)
-        timing = fit_timing(y, cfo, guess, 0, n_tmpl)
-        dev = deviation(y, cfo, timing, self.template)
-        if not 0.6 * dev_nominal < dev < 1.4 * dev_nominal:
-            dev = dev_nominal
+        timing = fit_timing(y, cfo, dev_nominal, guess, 0, n_tmpl)
+        cfo, dev = refine_carrier(y, cfo, dev_nominal, timing, self.template)
+        timing = fit_timing(y, cfo, dev, timing, 0, n_tmpl)
+        # Chip decisions on the template itself: a preamble or noise match leaves many wrong.
+        tones = tone_correlations(y, cfo, dev, timing, 0, n_tmpl)
+        if np.count_nonzero((tones.soft() > 0) != self.template.astype(bool)) > MAX_SYNC_ERRORS:
+            return None
         best_failure: tuple[float, DecodeFailure] | None = None
         for reading in self.readings:
             result = self._decode_reading(reading, y, base, timing, cfo, dev, candidate)
@@ -152,7 +156,7 @@ class BurstDecoder:
             if errors > MAX_MARKER_ERRORS:
                 return None
             credible_marker = errors <= CREDIBLE_MARKER_ERRORS
-        header = fit_timing(y, cfo, timing, 0, data_start + per_byte)
+        header = fit_timing(y, cfo, dev, timing, 0, data_start + per_byte)
         l_field = self._decide(reading, y, cfo, dev, header, data_start, 1).data[0]
         n_bytes = on_air_length(l_field, reading.frame_format)
         data_bytes = n_bytes - 2 * len(block_spans(n_bytes, reading.frame_format))
@@ -161,7 +165,7 @@ class BurstDecoder:
                 return None
             return fail(FailureReason.LENGTH, f"L field {l_field} too short", 1.0)
         stop = data_start + n_bytes * per_byte
-        timing = fit_timing(y, cfo, header, 0, stop)
+        timing = fit_timing(y, cfo, dev, header, 0, stop)
         if timing.boundaries(stop, 0)[0] > len(y):
             if candidate.score < STRONG_SYNC_SCORE:
                 return None

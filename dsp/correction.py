@@ -2,7 +2,9 @@
 
 Bounded work: per failed block, the ``CANDIDATES`` cheapest alternative code-word decisions
 inside it, alone and in pairs (78 checks). Against false frames: at least one block of the
-frame must pass without help, and a frame that is a single CRC block gets single changes only.
+frame must pass without help, and only short blocks (format A, at most 18 bytes) are repaired:
+over the long blocks of format B the 16-bit CRC has too little distance left, and a wrong
+"repair" that completes a low-weight error pattern would pass.
 The block check is affine in the bits, so each alternative's effect on it is precomputed once
 and every trial costs one XOR.
 """
@@ -21,6 +23,7 @@ from protocol.modes import FrameFormat
 
 CANDIDATES = 12
 MAX_CHANGES = 2
+MAX_BLOCK_BYTES = 18
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +41,7 @@ def _syndrome(block: bytes) -> int:
     return crc16(block[:-2]) ^ int.from_bytes(block[-2:], "big")
 
 
-def _fix_block(
-    block: bytearray, start: int, decision: SoftDecision, max_changes: int
-) -> int | None:
+def _fix_block(block: bytearray, start: int, decision: SoftDecision, max_changes: int) -> int | None:
     """Cheapest set of at most ``max_changes`` alternatives that makes the block pass, applied."""
     inside = np.flatnonzero(
         (decision.alt_byte >= start) & (decision.alt_byte < start + len(block))
@@ -75,15 +76,14 @@ def correct(decision: SoftDecision, frame_format: FrameFormat) -> Corrected:
     raw = bytearray(decision.data)
     spans = block_spans(len(raw), frame_format)
     passing = [_syndrome(bytes(raw[a:b])) == 0 for a, b in spans]
-    if not any(passing) and len(spans) > 1:
+    if not any(passing):
         return Corrected(bytes(raw), tuple(passing), 0)
-    max_changes = MAX_CHANGES if len(spans) > 1 else 1
     corrections = 0
     for n, (a, b) in enumerate(spans):
-        if passing[n]:
+        if passing[n] or b - a > MAX_BLOCK_BYTES:
             continue
         block = bytearray(raw[a:b])
-        changed = _fix_block(block, a, decision, max_changes)
+        changed = _fix_block(block, a, decision, MAX_CHANGES)
         if changed is not None:
             raw[a:b] = block
             passing[n] = True

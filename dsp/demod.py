@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_MAX_TIMING_RESIDUAL = 0.3  # chips; crossings farther from the grid are noise
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,115 +52,181 @@ def frequency_offset(y: np.ndarray, start: float, stop: float) -> float:
     return float(np.angle(np.vdot(y[a - 1 : b - 1], y[a:b])))
 
 
-def deviation(y: np.ndarray, cfo: float, timing: ChipTiming, chips: np.ndarray) -> float:
-    """Measured deviation (rad/sample) over known ``chips`` starting at chip 0 of ``timing``."""
-    edges = timing.boundaries(0, len(chips))
-    a, b = max(1, int(np.ceil(edges[0]))), min(len(y), int(edges[-1]))
-    n = np.arange(a, b)
-    steps = y[n] * np.conj(y[n - 1]) * np.exp(-1j * cfo)
-    k = np.clip(np.searchsorted(edges, n - 0.5) - 1, 0, len(chips) - 1)
-    # Mirror the low-tone steps so every step points at +deviation.
-    steps = np.where(chips[k] == 1, steps, np.conj(steps))
-    return float(abs(np.angle(steps.sum())))
+_DEVIATION_FACTORS = np.linspace(0.7, 1.3, 7)
 
 
-def _moving_sum(x: np.ndarray, length: int) -> np.ndarray:
-    out = x[length - 1 :].copy()
-    for i in range(1, length):
-        out += x[length - 1 - i : len(x) - i]
-    return out
+def refine_carrier(
+    y: np.ndarray, cfo: float, dev_nominal: float, timing: ChipTiming, chips: np.ndarray
+) -> tuple[float, float]:
+    """Data-aided CFO and deviation (rad/sample) over known ``chips`` starting at chip 0.
 
-
-def _crossings(
-    y: np.ndarray, cfo: float, timing: ChipTiming, first: int, stop: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Times and strengths of the zero crossings of the chip-averaged frequency."""
-    edges = timing.boundaries(first - 1, stop - first + 2)
-    a, b = max(1, int(edges[0])), min(len(y), int(np.ceil(edges[-1])) + 1)
-    length = max(2, round(timing.chip_samples))
-    if b - a < length + 2:
-        return np.zeros(0), np.zeros(0)
-    steps = (y[a:b] * np.conj(y[a - 1 : b - 1]) * np.exp(-1j * cfo)).imag
-    m = _moving_sum(steps, length)
-    idx = np.flatnonzero(np.signbit(m[:-1]) != np.signbit(m[1:]))
-    frac = m[idx] / (m[idx] - m[idx + 1])
-    # steps[i] sits at time a + i - 0.5; m[j] sums steps j .. j + length - 1.
-    times = a + idx + frac + (length - 1) / 2.0 - 0.5
-    weights = np.abs(m[idx] - m[idx + 1])
-    return times, weights / max(float(weights.mean()), 1e-30) if len(weights) else weights
-
-
-def _assign(times: np.ndarray, line: ChipTiming, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
-    """Chip index of every crossing near the line's grid within chips [lo, hi]; mask of those."""
-    pos = (times - line.t0) / line.chip_samples
-    k = np.round(pos)
-    use = (k >= lo) & (k <= hi) & (np.abs(pos - k) < _MAX_TIMING_RESIDUAL)
-    return k, use
-
-
-def _line(k: np.ndarray, t: np.ndarray, w: np.ndarray, fallback: ChipTiming) -> ChipTiming:
-    if len(k) < 4 or np.ptp(k) < 2:
-        return fallback
-    center = np.average(k, weights=w)
-    slope = np.sum(w * (k - center) * t) / np.sum(w * (k - center) ** 2)
-    return ChipTiming(t0=float(np.average(t, weights=w) - slope * center), chip_samples=float(slope))
-
-
-_TRACK_SEGMENT = 16  # chips decided per tracking step
-_TRACK_WINDOW = 96  # chips of history the local clock estimate uses
-_KNOT_SPACING = 32
-_KNOT_STIFFNESS = 4.0
-
-
-def fit_timing(y: np.ndarray, cfo: float, guess: ChipTiming, first: int, stop: int) -> ChipTiming:
-    """Chip timing from the zero crossings of the filtered instantaneous frequency.
-
-    Every transition between chips lies on a boundary. A line grown from the known chips near
-    ``first`` gives the clock; tracking forward in short segments assigns each crossing to
-    its boundary even when the meter's clock wanders; a stiff piecewise-linear fit through the
-    assigned crossings then gives the boundaries.
+    Removing the known FSK phase path leaves a bare carrier; its frequency from lag products at
+    growing lags is unbiased (lag-1 products of filtered noise are correlated, which pulls a
+    blind estimate towards 0 at low SNR). The deviation is the one whose path leaves the most
+    coherent carrier.
     """
-    times, weights = _crossings(y, cfo, guess, first, stop)
-    line = guess
-    span = 24
-    while True:  # grow the line from the known chips so a rate error cannot alias a crossing
-        last = min(stop, first + span)
-        k, use = _assign(times, line, first, last)
-        line = _line(k[use], times[use], weights[use], line)
-        if last == stop or span >= _TRACK_WINDOW:
-            break
-        span *= 2
-    if last == stop:
-        return line
-    chip = np.full(len(times), np.nan)
-    chip[use] = k[use]
-    local = line
-    for seg_end in range(last + _TRACK_SEGMENT, stop + _TRACK_SEGMENT, _TRACK_SEGMENT):
-        seg_end = min(seg_end, stop)
-        k, use = _assign(times, local, seg_end - _TRACK_SEGMENT, seg_end)
-        chip[use] = k[use]
-        recent = ~np.isnan(chip) & (chip >= seg_end - _TRACK_WINDOW)
-        local = _line(chip[recent], times[recent], weights[recent], local)
-    known = ~np.isnan(chip)
-    kk, tt, ww = chip[known], times[known], weights[known]
-    line = _line(kk, tt, ww, line)
-    knots = np.arange(first, stop + _KNOT_SPACING, _KNOT_SPACING, dtype=np.float64)
-    knots[-1] = min(knots[-1], stop)
-    knots = np.unique(knots)
+    edges = timing.boundaries(0, len(chips))
+    a, b = max(0, int(np.ceil(edges[0]))), min(len(y), int(edges[-1]))
+    if b - a < 16:
+        return cfo, dev_nominal
+    n = np.arange(a, b, dtype=np.float64)
+    k = np.clip(np.searchsorted(edges, n, side="right") - 1, 0, len(chips) - 1)
+    signs = 2.0 * chips - 1.0
+    at_edge = np.concatenate([[0.0], np.cumsum(signs * np.diff(edges))])
+    path = at_edge[k] + signs[k] * (n - edges[k])
+    base = y[a:b] * np.exp(-1j * cfo * (n - a))
+    coherence = []
+    carriers = []
+    for factor in _DEVIATION_FACTORS:
+        z = base * np.exp(-1j * dev_nominal * factor * path)
+        omega = 0.0
+        for lag in (4, 32, len(z) // 2):
+            if lag >= len(z):
+                break
+            zz = z * np.exp(-1j * omega * np.arange(len(z)))
+            omega += float(np.angle(np.vdot(zz[:-lag], zz[lag:]))) / lag
+        carriers.append(omega)
+        coherence.append(abs(np.sum(z * np.exp(-1j * omega * np.arange(len(z))))))
+    i = int(np.argmax(coherence))
+    step = _DEVIATION_FACTORS[1] - _DEVIATION_FACTORS[0]
+    factor = _DEVIATION_FACTORS[i]
+    if 0 < i < len(coherence) - 1:
+        left, mid, right = coherence[i - 1 : i + 2]
+        curve = left - 2 * mid + right
+        if curve < 0:
+            factor += step * 0.5 * (left - right) / curve
+    return cfo + carriers[i], dev_nominal * factor
+
+
+class _ToneIntegrals:
+    """Running integrals of the signal mixed down by each tone over a stretch of samples."""
+
+    def __init__(self, y: np.ndarray, cfo: float, dev: float, start: float, stop: float) -> None:
+        self.a = max(0, int(np.floor(start + 0.5)))
+        b = min(len(y), int(np.floor(stop + 0.5)) + 1)
+        n = np.arange(self.a, b)
+        seg = y[self.a : b].astype(np.complex128)
+        self.omegas = (cfo + dev, cfo - dev)
+        self.sums = [
+            np.concatenate([[0.0], np.cumsum(seg * np.exp(-1j * omega * n))]) for omega in self.omegas
+        ]
+        self._grid = np.arange(len(self.sums[0]), dtype=np.float64)
+
+    def chips(self, edges: np.ndarray) -> list[np.ndarray]:
+        """Per-chip integrals for each tone between consecutive ``edges`` (fractional samples)."""
+        # sums[i] integrates samples a .. a+i-1, i.e. up to time a + i - 0.5.
+        pos = np.clip(edges + 0.5 - self.a, 0, self._grid[-1])
+        out = []
+        for cs in self.sums:
+            integral = np.interp(pos, self._grid, cs.real) + 1j * np.interp(pos, self._grid, cs.imag)
+            out.append(np.diff(integral))
+        return out
+
+
+_SEGMENT = 16  # chips per timing measurement
+_PROBE = 0.25  # chips: early/late probe distance
+_KNOT_SPACING = 64
+_KNOT_STIFFNESS = 2.0
+
+
+def _segment_offsets(
+    tones: _ToneIntegrals, timing: ChipTiming, lo: int, hi: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Timing error (chips) of each segment of chips [lo, hi), from early/on-time/late energy."""
+    k = np.arange(lo, hi + 1, dtype=np.float64)
+    starts = np.arange(0, hi - lo, _SEGMENT)
+    energy = []
+    for probe in (-_PROBE, 0.0, _PROBE):
+        up, low = tones.chips(timing.time(k + probe))
+        contrast = np.abs(np.abs(up) ** 2 - np.abs(low) ** 2)
+        energy.append(np.add.reduceat(contrast, starts))
+    early, on, late = energy
+    curvature = early - 2 * on + late
+    peaked = curvature < 0
+    error = np.where(peaked, _PROBE * (early - late) / (2 * np.where(peaked, curvature, -1.0)), 0.0)
+    error = np.clip(error, -_PROBE, _PROBE)
+    ends = np.minimum(starts + _SEGMENT, hi - lo)
+    centers = lo + (starts + ends) / 2.0
+    return centers, error, np.where(peaked, -curvature, 0.0)
+
+
+def _line(chips: np.ndarray, times: np.ndarray, weight: np.ndarray, fallback: ChipTiming) -> ChipTiming:
+    use = weight > 0
+    if np.count_nonzero(use) < 2 or np.ptp(chips[use]) <= 0:
+        return fallback
+    w = weight / weight.max()
+    c = np.average(chips, weights=w)
+    slope = np.sum(w * (chips - c) * times) / np.sum(w * (chips - c) ** 2)
+    return ChipTiming(t0=float(np.average(times, weights=w) - slope * c), chip_samples=float(slope))
+
+
+def _measure(
+    tones: _ToneIntegrals, timing: ChipTiming, lo: int, hi: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(segment centre chip, measured boundary time there, weight) for chips [lo, hi)."""
+    centers, error, weight = _segment_offsets(tones, timing, lo, hi)
+    return centers, timing.time(centers + error), weight
+
+
+def _bend(line: ChipTiming, centers: np.ndarray, times: np.ndarray, weight: np.ndarray, first: int, stop: int) -> ChipTiming:
+    """Stiff piecewise-linear correction of ``line`` through the measured boundary times."""
+    knots = np.unique(np.minimum(np.arange(first, stop + _KNOT_SPACING, _KNOT_SPACING), stop))
+    knots = knots.astype(np.float64)
     if len(knots) < 3:
         return line
-    # Hat-function basis: time offset at each crossing interpolated between its two knots.
-    basis = np.zeros((len(kk), len(knots)))
-    j = np.clip(np.searchsorted(knots, kk, side="right") - 1, 0, len(knots) - 2)
-    frac = np.clip((kk - knots[j]) / (knots[j + 1] - knots[j]), 0.0, 1.0)
-    rows = np.arange(len(kk))
+    # Hat-function basis: each measurement interpolates between its two neighbouring knots.
+    j = np.clip(np.searchsorted(knots, centers, side="right") - 1, 0, len(knots) - 2)
+    frac = np.clip((centers - knots[j]) / (knots[j + 1] - knots[j]), 0.0, 1.0)
+    basis = np.zeros((len(centers), len(knots)))
+    rows = np.arange(len(centers))
     basis[rows, j] = 1 - frac
     basis[rows, j + 1] = frac
+    w = weight / max(float(weight.max()), 1e-30)
     second = np.diff(np.eye(len(knots)), n=2, axis=0)
-    lhs = basis.T @ (basis * ww[:, None]) + _KNOT_STIFFNESS * second.T @ second
-    rhs = basis.T @ (ww * (tt - line.time(kk)))
+    lhs = basis.T @ (basis * w[:, None]) + _KNOT_STIFFNESS * second.T @ second
+    rhs = basis.T @ (w * (times - line.time(centers)))
     offsets = np.linalg.solve(lhs + 1e-9 * np.eye(len(knots)), rhs)
     return ChipTiming(line.t0, line.chip_samples, knots, offsets)
+
+
+_TRACK_STEP = 64  # chips added per tracking step once the clock is known
+_TRACK_MEMORY = 192  # chips of measurements the local clock estimate uses
+
+
+def fit_timing(
+    y: np.ndarray, cfo: float, dev: float, guess: ChipTiming, first: int, stop: int
+) -> ChipTiming:
+    """Chip timing over chips [first, stop), starting from ``guess`` near ``first``.
+
+    Each segment of chips is probed a quarter chip early and late: the chip-energy contrast
+    peaks at the right timing. A clock line is grown from the known chips in doubling spans
+    (so a chip-rate error cannot slip a whole chip), then carried forward with a local line
+    over recent measurements, which follows a meter clock that wanders during the burst; a
+    stiff piecewise-linear fit through all measurements gives the final boundaries.
+    """
+    margin = 0.4 * (stop - first) * guess.chip_samples + 4 * guess.chip_samples
+    start_t = float(guess.time(np.float64(first)))
+    tones = _ToneIntegrals(y, cfo, dev, start_t - margin, float(guess.time(np.float64(stop))) + margin)
+    timing = guess
+    hi = first
+    span = 2 * _SEGMENT
+    while hi < stop and span <= _TRACK_MEMORY:
+        hi = min(stop, first + span)
+        centers, times, weight = _measure(tones, timing, first, hi)
+        timing = _line(centers, times, weight, timing)
+        span *= 2
+    local = timing
+    while hi < stop:
+        lo, hi = hi, min(stop, hi + _TRACK_STEP)
+        new = _measure(tones, local, lo, hi)
+        centers, times, weight = (np.concatenate(pair) for pair in zip((centers, times, weight), new))
+        recent = centers >= hi - _TRACK_MEMORY
+        local = _line(centers[recent], times[recent], weight[recent], local)
+    if stop - first < 2 * _KNOT_SPACING:
+        return timing
+    line = _line(centers, times, weight, timing)
+    bent = _bend(line, centers, times, weight, first, stop)
+    return _bend(line, *_measure(tones, bent, first, stop), first, stop)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,22 +245,12 @@ def tone_correlations(
 ) -> ToneCorrelations:
     """Integrate-and-dump of each chip against both tones, with fractional chip boundaries."""
     edges = timing.boundaries(first, count)
-    a = max(0, int(np.floor(edges[0] + 0.5)))
-    b = min(len(y), int(np.floor(edges[-1] + 0.5)) + 1)
-    n = np.arange(a, b)
-    seg = y[a:b].astype(np.complex128)
-    out = []
-    for omega in (cfo + dev, cfo - dev):
-        w = seg * np.exp(-1j * omega * n)
-        cs = np.concatenate([[0.0], np.cumsum(w)])
-        # cs[i] integrates samples a .. a+i-1, i.e. up to time a + i - 0.5.
-        pos = np.clip(edges + 0.5 - a, 0, len(w))
-        integral = np.interp(pos, np.arange(len(cs)), cs.real) + 1j * np.interp(
-            pos, np.arange(len(cs)), cs.imag
-        )
-        corr = np.diff(integral) * np.exp(1j * omega * edges[:-1])
-        out.append(corr)
-    return ToneCorrelations(upper=out[0], lower=out[1])
+    tones = _ToneIntegrals(y, cfo, dev, edges[0], edges[-1])
+    up, low = tones.chips(edges)
+    return ToneCorrelations(
+        upper=up * np.exp(1j * tones.omegas[0] * edges[:-1]),
+        lower=low * np.exp(1j * tones.omegas[1] * edges[:-1]),
+    )
 
 
 def manchester_metrics(tones: ToneCorrelations, reference_pairs: int) -> np.ndarray:

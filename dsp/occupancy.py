@@ -44,9 +44,10 @@ EDGE_BLOCKS = 1  # blocks at a burst's ends straddle the ramp and look like a po
 # ripple for K samples per block, measured on simulated FSK) and an absolute floor that covers
 # the filter's own ripple at high SNR. Chosen from simulated single and overlapping FSK bursts;
 # benchmarks/survey_accuracy.py measures recall and false detections.
-COLLISION_Z = 3.5
-COLLISION_MIN_EXCESS = 0.02
+COLLISION_Z = 5.0
+COLLISION_MIN_EXCESS = 0.03
 SMOOTH_BLOCKS = 3
+MIN_OVERLAP_S = 0.5e-3  # shorter excess is a power step between back-to-back bursts
 MIN_OVERLAP_BLOCKS = 3
 OVERLAP_BRIDGE_BLOCKS = 10  # one collision's beat can fade briefly; bridge such gaps
 
@@ -98,7 +99,9 @@ def default_channels(modes: Iterable[ModeSpec] = MODES.values()) -> tuple[Channe
         by_freq.setdefault(mode.center_freq_hz, []).append(mode)
     channels = []
     for freq, group in sorted(by_freq.items()):
-        half_width = max(m.deviation_hz + m.chip_rate_hz / 2 for m in group) + CFO_MARGIN_HZ
+        # Deviation plus a full chip rate keeps the FSK sidelobes: a filter that clips them
+        # makes a lone burst's envelope ripple like a weak second transmitter.
+        half_width = max(m.deviation_hz + m.chip_rate_hz for m in group) + CFO_MARGIN_HZ
         block_s = BLOCK_CHIPS / min(m.chip_rate_hz for m in group)
         channels.append(Channel(freq, 2 * half_width, block_s))
     return tuple(channels)
@@ -127,6 +130,9 @@ class _ChannelTrack:
         )
         self.min_burst_blocks = max(
             1, math.ceil(MIN_BURST_S * sample_rate_hz / self.block_samples)
+        )
+        self.min_overlap_blocks = max(
+            MIN_OVERLAP_BLOCKS, math.ceil(MIN_OVERLAP_S * sample_rate_hz / self.block_samples)
         )
         self.reset()
 
@@ -241,7 +247,7 @@ class _ChannelTrack:
         overlaps = tuple(
             self._span(index[run[0]], index[run[-1]] + 1)
             for run in _runs(np.flatnonzero(hot))
-            if int(hot[run[0] : run[-1] + 1].sum()) >= MIN_OVERLAP_BLOCKS
+            if int(hot[run[0] : run[-1] + 1].sum()) >= self.min_overlap_blocks
         )
         mean_noise = float(noise.mean())
         return ChannelBurst(
@@ -342,7 +348,7 @@ class OccupancyDetector:
     def occupancy(self) -> dict[float, float]:
         """Share of each channel's blocks inside a burst, over the stream so far."""
         return {
-            t.channel.freq_hz: (t.active_blocks / t.blocks if t.blocks else 0.0)
+            t.channel.freq_hz: float(t.active_blocks / t.blocks if t.blocks else 0.0)
             for t in self._tracks
         }
 

@@ -179,10 +179,17 @@ class Decoder:
         content = ci_info(tpl.ci).content  # type: ignore[union-attr]  # parsed, so known
         meter = tpl.address or link.address
         key = self._key(tpl.address, link.address)
-        if key is None and link.layout is DiehlLayout.OMS and tpl.security_mode == 5:
-            key = DIEHL_DEFAULT_KEY
-            layers.flags.append("manufacturer_default_key")
         opened = open_tpl(tpl, telegram.afl, rest, payload, meter, key)
+        if (
+            opened.status is SecurityStatus.NO_KEY
+            and link.layout is DiehlLayout.OMS
+            and tpl.security_mode == 5
+        ):
+            # Diehl meters without an installer key use the published default key.
+            with_default = open_tpl(tpl, telegram.afl, rest, payload, meter, DIEHL_DEFAULT_KEY)
+            if with_default.status is SecurityStatus.DECRYPTED:
+                flags = (*with_default.flags, "manufacturer_default_key")
+                opened = replace(with_default, flags=flags)
         if (
             opened.status is SecurityStatus.UNSUPPORTED
             and tpl.security_mode in MANUFACTURER_SECURITY_MODES
@@ -199,7 +206,9 @@ class Decoder:
             return finish(payload=payload, **self._records(payload, learn=True))
         if content is Content.COMPACT:
             layers.flags.append("compact_frame")
-            return finish(payload=payload, **self._compact(payload))
+            # Modes 5/7 checked that the plaintext starts with 2F 2F; the compact header follows.
+            body = payload[len(FILLER) :] if tpl.security_mode else payload
+            return finish(payload=payload, **self._compact(body))
         if content is Content.FORMAT:
             return finish(payload=payload, error=DecodeFailure(
                 "records", FailureReason.UNKNOWN_FORMAT, "format frame (layout not supported)"))
@@ -221,8 +230,7 @@ class Decoder:
             "error": result.failure,
         }
 
-    def _compact(self, payload: bytes) -> dict[str, object]:
-        body = payload.lstrip(FILLER[:1])  # a decrypted compact frame starts with 2F 2F
+    def _compact(self, body: bytes) -> dict[str, object]:
         if len(body) < COMPACT_HEADER_LEN:
             return {"error": DecodeFailure("records", FailureReason.TRUNCATED,
                                            "compact frame shorter than its 4-byte header")}

@@ -37,7 +37,6 @@ holds the VIF, the plain-text unit (length and characters) of VIF 7C/FC, and eve
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -67,8 +66,7 @@ NO_DATA_FIELDS = (0x00, 0x08)  # no data / selection for readout
 BCD_FIELDS = (0x09, 0x0A, 0x0B, 0x0C, 0x0E)
 FIXED_SIZES = {0x0: 0, 0x1: 1, 0x2: 2, 0x3: 3, 0x4: 4, 0x5: 4, 0x6: 6, 0x7: 8,
                0x8: 0, 0x9: 1, 0xA: 2, 0xB: 3, 0xC: 4, 0xE: 6}
-MAX_DIFES = 10
-MAX_VIFES = 10
+MAX_EXTENSIONS = 10  # DIFEs per record, and VIFEs after the VIF
 PLAIN_TEXT_VIF = 0x7C
 EXTENSION_TABLES = {0xFB: EXTENSION_FB, 0xFD: EXTENSION_FD, 0xEF: {}}
 FUNCTIONS = (RecordFunction.INSTANTANEOUS, RecordFunction.MAXIMUM, RecordFunction.MINIMUM,
@@ -120,83 +118,86 @@ def _truncated(what: str, start: int) -> DecodeFailure:
     return _failure(FailureReason.TRUNCATED, f"record at byte {start}: {what} missing")
 
 
+def _chain_end(buf: bytes, pos: int, extended: int, start: int, what: str) -> int | DecodeFailure:
+    """End of the DIFE/VIFE chain at ``pos``, which exists when ``extended`` (bit 7) is set."""
+    end = pos
+    while extended:
+        if end - pos == MAX_EXTENSIONS:
+            return _failure(FailureReason.MALFORMED,
+                            f"record at byte {start}: over {MAX_EXTENSIONS} {what}s")
+        if end >= len(buf):
+            return _truncated(what, start)
+        extended = buf[end] & 0x80
+        end += 1
+    return end
+
+
+def _read_vif(buf: bytes, pos: int, start: int) -> tuple[VifInfo, int, int] | DecodeFailure:
+    """The VIF at ``pos`` (with its table VIFE or plain-text unit): info, end, extension bit."""
+    if pos >= len(buf):
+        return _truncated("VIF", start)
+    vif = buf[pos]
+    if vif in EXTENSION_TABLES:
+        if pos + 1 >= len(buf):
+            return _truncated("extension VIFE", start)
+        code = buf[pos + 1]
+        return EXTENSION_TABLES[vif].get(code & 0x7F, RESERVED), pos + 2, code & 0x80
+    if vif & 0x7F == PLAIN_TEXT_VIF:
+        size = buf[pos + 1] if pos + 1 < len(buf) else 0
+        end = pos + 2 + size
+        if end > len(buf):
+            return _truncated("plain-text unit", start)
+        text = buf[pos + 2 : end][::-1].decode("latin-1")
+        return VifInfo("plain_text", text), end, vif & 0x80
+    return PRIMARY.get(vif & 0x7F, RESERVED), pos + 1, vif & 0x80
+
+
+def _combinables(vifes: bytes, manufacturer: bool) -> list[Combinable]:
+    """Meanings of the combinable VIFEs; none after a manufacturer-specific marker."""
+    found: list[Combinable] = []
+    escaped = False
+    for code in (b & 0x7F for b in vifes):
+        if manufacturer:
+            break
+        if escaped:
+            found.append(COMBINABLE_EXTENSION.get(code) or Combinable(f"extension_{code:02x}"))
+        elif code != COMBINABLE_ESCAPE:
+            found.append(COMBINABLE.get(code) or Combinable(f"vife_{code:02x}"))
+            manufacturer = code == MANUFACTURER_VIFE
+        escaped = code == COMBINABLE_ESCAPE and not escaped
+    return found
+
+
 def _read_header(buf: bytes, start: int) -> tuple[_Header, int] | DecodeFailure:
     """Parse DIF, DIFEs, VIF, VIFEs of the record at ``start`` (not a filler or 0F/1F)."""
     dif = buf[start]
     if dif & 0x0F == 0x0F:
         return _failure(FailureReason.MALFORMED,
                         f"reserved DIF {dif:02X} at byte {start}; {len(buf) - start} bytes left")
-    pos = start + 1
+    dif_end = _chain_end(buf, start + 1, dif & 0x80, start, "DIFE")
+    if isinstance(dif_end, DecodeFailure):
+        return dif_end
     storage, tariff, subunit = (dif >> 6) & 1, 0, 0
-    extended = dif & 0x80
-    for k in range(MAX_DIFES + 1):
-        if not extended:
-            break
-        if k == MAX_DIFES:
-            return _failure(FailureReason.MALFORMED, f"record at byte {start}: over 10 DIFEs")
-        if pos >= len(buf):
-            return _truncated("DIFE", start)
-        dife = buf[pos]
-        pos += 1
+    for k, dife in enumerate(buf[start + 1 : dif_end]):
         storage |= (dife & 0x0F) << (1 + 4 * k)
         tariff |= ((dife >> 4) & 3) << (2 * k)
         subunit |= ((dife >> 6) & 1) << k
-        extended = dife & 0x80
-    dif_end = pos
-    if pos >= len(buf):
-        return _truncated("VIF", start)
-    vif = buf[pos]
-    pos += 1
-    if vif in EXTENSION_TABLES:
-        if pos >= len(buf):
-            return _truncated("extension VIFE", start)
-        code = buf[pos]
-        pos += 1
-        info = EXTENSION_TABLES[vif].get(code & 0x7F, RESERVED)
-        extended = code & 0x80
-    elif vif & 0x7F == PLAIN_TEXT_VIF:
-        size = buf[pos] if pos < len(buf) else 0
-        if pos + 1 + size > len(buf):
-            return _truncated("plain-text unit", start)
-        text = buf[pos + 1 : pos + 1 + size][::-1].decode("latin-1")
-        info = VifInfo("plain_text", text)
-        pos += 1 + size
-        extended = vif & 0x80
-    else:
-        info = PRIMARY.get(vif & 0x7F, RESERVED)
-        extended = vif & 0x80
+    vif = _read_vif(buf, dif_end, start)
+    if isinstance(vif, DecodeFailure):
+        return vif
+    info, pos, extended = vif
+    end = _chain_end(buf, pos, extended, start, "VIFE")
+    if isinstance(end, DecodeFailure):
+        return end
     unit, exponent, kind = info.unit, info.exponent, info.kind
-    extensions: list[str] = []
-    escaped = False
-    manufacturer = kind is ValueKind.RAW
-    for k in range(MAX_VIFES + 1):
-        if not extended:
-            break
-        if k == MAX_VIFES:
-            return _failure(FailureReason.MALFORMED, f"record at byte {start}: over 10 VIFEs")
-        if pos >= len(buf):
-            return _truncated("VIFE", start)
-        code = buf[pos] & 0x7F
-        extended = buf[pos] & 0x80
-        pos += 1
-        if manufacturer:
-            continue  # VIFEs after a manufacturer marker are manufacturer specific
-        if escaped:
-            combinable = COMBINABLE_EXTENSION.get(code) or Combinable(f"extension_{code:02x}")
-            escaped = False
-        elif code == COMBINABLE_ESCAPE:
-            escaped = True
-            continue
-        else:
-            combinable = COMBINABLE.get(code, Combinable(f"vife_{code:02x}"))
-            manufacturer = code == MANUFACTURER_VIFE
+    combinables = _combinables(buf[pos:end], kind is ValueKind.RAW)
+    for combinable in combinables:
         unit = unit if combinable.unit is None else combinable.unit
         exponent = (0 if combinable.reset_exponent else exponent) + combinable.exponent_delta
         kind = combinable.kind or kind
-        extensions.append(combinable.name)
-    header = _Header(buf[start:dif_end], buf[dif_end:pos], storage, tariff, subunit,
-                     info.quantity, unit, exponent, kind, tuple(extensions))
-    return header, pos
+    header = _Header(buf[start:dif_end], buf[dif_end:end], storage, tariff, subunit,
+                     info.quantity, unit, exponent, kind, tuple(c.name for c in combinables))
+    return header, end
 
 
 def _data_size(data_field: int, buf: bytes, pos: int, start: int) -> int | DecodeFailure:
@@ -340,7 +341,7 @@ def make_dif(data_field: int, *, storage: int = 0, tariff: int = 0, subunit: int
     while storage or tariff or subunit:
         difes.append((storage & 0x0F) | (tariff & 3) << 4 | (subunit & 1) << 6)
         storage, tariff, subunit = storage >> 4, tariff >> 2, subunit >> 1
-    if len(difes) > MAX_DIFES:
+    if len(difes) > MAX_EXTENSIONS:
         raise ValueError("storage/tariff/subunit need more than 10 DIFEs")
     chain = [dif, *difes]
     return bytes(b | 0x80 for b in chain[:-1]) + bytes(chain[-1:])
@@ -381,7 +382,7 @@ def encode_record(dif: bytes, vif: bytes, value: Any) -> bytes:
     when the header is not one record header or the value cannot be represented.
     """
     dif, vif = bytes(dif), bytes(vif)
-    if dif[:1] and dif[0] in MANUFACTURER_DIFS and len(dif) == 1 and not vif:
+    if len(dif) == 1 and dif[0] in MANUFACTURER_DIFS and not vif:
         if not isinstance(value, bytes):
             raise ValueError("manufacturer data (DIF 0F/1F) must be bytes")
         return dif + value
@@ -404,11 +405,7 @@ def encode_records(records: Iterable[Record]) -> bytes:
 # ---- JSON -----------------------------------------------------------------------------------
 
 def _json_value(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.hex().upper()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    return value.hex().upper() if isinstance(value, bytes) else value
 
 
 def record_to_dict(r: Record) -> dict[str, Any]:

@@ -7,25 +7,16 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 
-from dsp.receiver import Receiver
-
-from dsp.modulate import channel_offset_hz
+from dsp.receiver import Receiver, covered_modes
 from protocol.decoder import Decoder
 from protocol.modes import ModeSpec, parse_modes
 from protocol.telegram import Telegram
 from sdr.errors import UserError
-from sdr.iqfile import SAMPLE_FORMATS, IQFileInfo, parse_quantity, probe_iq_file, read_iq_chunks
+from sdr.iqfile import SAMPLE_FORMATS, IQFileInfo, probe_iq_file, quantity_arg, read_iq_chunks
 from sdr.keys import add_key_arguments, keys_from_args
 from sdr.output import TelegramOutput, json_line
 from sdr.pipeline import DecodePipeline
 from sdr.progress import Progress
-
-
-def quantity_arg(text: str) -> float:
-    try:
-        return parse_quantity(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -60,22 +51,6 @@ def _error(message: str) -> None:
 
 def _warn(message: str) -> None:
     print(f"wmbus decode: warning: {message}", file=sys.stderr)
-
-
-def covered_modes(
-    modes: Sequence[ModeSpec], info: IQFileInfo
-) -> tuple[tuple[ModeSpec, ...], list[str]]:
-    """Modes whose channel lies inside the recording, and a reason for each one that does not."""
-    inside: list[ModeSpec] = []
-    reasons: list[str] = []
-    for mode in modes:
-        try:
-            channel_offset_hz(mode, info.sample_rate_hz, info.center_freq_hz)
-        except ValueError as exc:
-            reasons.append(str(exc))
-        else:
-            inside.append(mode)
-    return tuple(inside), reasons
 
 
 class DecodeSummary:
@@ -153,9 +128,14 @@ def run(args: argparse.Namespace) -> int:
                 continue
             if info.truncated:
                 _warn(f"{path}: ignoring a partial last sample ({info.trailing_bytes} byte(s))")
-            inside, reasons = covered_modes(modes, info)
-            for reason in reasons:
-                _warn(f"{path}: {reason}; not decoded")
+            inside = covered_modes(info.sample_rate_hz, info.center_freq_hz, modes)
+            for mode in modes:
+                if mode not in inside:
+                    _warn(
+                        f"{path}: mode {mode.name} ({mode.center_freq_hz / 1e6:.3f} MHz) is outside"
+                        f" this recording ({info.sample_rate_hz / 1e6:g} Msps at"
+                        f" {info.center_freq_hz / 1e6:.3f} MHz); not decoded"
+                    )
             if not inside:
                 _error(f"{path}: none of the requested modes is inside this recording")
                 status = 2

@@ -15,13 +15,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import FrameType
 
-from dsp.receiver import Receiver
+from dsp.receiver import Receiver, covered_modes
 from dsp.types import IQChunk
 from protocol.decoder import Decoder
 from protocol.modes import parse_modes
 from protocol.report import telegram_to_dict
 from protocol.telegram import Telegram
-from sdr.cmd_decode import covered_modes, quantity_arg
+from sdr.cmd_decode import quantity_arg
 from sdr.dedupe import Deduper
 from sdr.errors import UserError
 from sdr.keys import add_key_arguments, keys_from_args
@@ -32,6 +32,7 @@ from sdr.sources import (
     DEFAULT_BUFFER_S,
     DEFAULT_CENTER_FREQ_HZ,
     DEFAULT_SAMPLE_RATE_HZ,
+    LiveSource,
     SourceStats,
     TunerSettings,
     open_source,
@@ -179,7 +180,7 @@ def open_mqtt(
 def run_session(
     args: argparse.Namespace,
     command: str,
-    observe: Callable[[Iterator[IQChunk]], Iterator[IQChunk]] = lambda chunks: chunks,
+    observe: Callable[[LiveSource, Iterator[IQChunk]], Iterator[IQChunk]] = lambda s, c: c,
     on_telegram: Callable[[Telegram], None] = lambda telegram: None,
 ) -> SessionResult:
     """Run a live session until the source ends; ``observe`` sees every chunk on its way to the
@@ -195,12 +196,14 @@ def run_session(
         raise UserError(str(exc)) from exc
     keys = keys_from_args(args)
     source = open_source(args.device, args.rtl_tcp, settings, buffer_s=args.buffer)
-    inside, reasons = covered_modes(modes, settings)  # type: ignore[arg-type]
-    for reason in reasons:
-        log(f"warning: {reason}; not received")
-    if not inside:
-        raise UserError("none of the requested modes is inside the tuned band")
     source.start()
+    inside = covered_modes(source.sample_rate_hz, source.center_freq_hz, modes)
+    for mode in modes:
+        if mode not in inside:
+            log(f"warning: the {mode.name} channel is outside the tuned band; not received")
+    if not inside:
+        source.stop()
+        raise UserError("none of the requested modes is inside the tuned band")
     pipeline = DecodePipeline(
         Receiver(source.sample_rate_hz, source.center_freq_hz, inside), Decoder(keys)
     )
@@ -226,7 +229,7 @@ def run_session(
             max_samples = round(args.duration * source.sample_rate_hz)
         log(f"receiving {','.join(m.name for m in inside)} from {source.description}")
         with TelegramOutput(args.output, as_json=args.json) as output:
-            for result in pipeline.run(observe(source.chunks(max_samples))):
+            for result in pipeline.run(observe(source, source.chunks(max_samples))):
                 if not isinstance(result, Telegram):
                     continue
                 burst = result.frame.burst
@@ -264,7 +267,7 @@ def summary_line(result: SessionResult) -> str:
     s = result.source
     parts = [
         f"{result.telegrams} telegram(s)",
-        f"{s.samples_received / result.sample_rate_hz:.1f} s of samples",
+        f"{s.samples_received / result.sample_rate_hz:.3f} s of samples",
         f"{s.overflows} overflow(s) ({s.samples_dropped} samples dropped)",
     ]
     if result.duplicates:

@@ -2,8 +2,8 @@
 
 The samples are written as the device delivered them (cu8), while the same stream is decoded:
 in SigMF every decoded telegram becomes an annotation (sample range, frequency edges, label
-``MODE MANUFACTURER METER_ID``, the frame as comment). Samples dropped because the decoder fell
-behind are written as zeros and annotated, so sample indices stay device time.
+``MODE MANUFACTURER METER_ID``, the frame as comment). Where blocks were dropped because the
+decoder fell behind, an ``overflow`` annotation marks the discontinuity.
 """
 
 from __future__ import annotations
@@ -12,14 +12,13 @@ import argparse
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
-
 from dsp.types import IQChunk
 from protocol.modes import MODES
 from protocol.telegram import Telegram
 from sdr.cmd_listen import add_live_arguments, report, run_session, say
 from sdr.errors import UserError
 from sdr.iqfile import SIGMF_DATA_EXT, SIGMF_META_EXT, Annotation, IQWriter, SigMFWriter
+from sdr.sources import LiveSource
 
 RECORD_FORMATS = ("sigmf", "cu8")
 
@@ -106,22 +105,22 @@ class Recorder:
             writer = IQWriter(self.path, "cu8")
         return writer
 
-    def observe(self, chunks: Iterator[IQChunk]) -> Iterator[IQChunk]:
+    def observe(self, source: LiveSource, chunks: Iterator[IQChunk]) -> Iterator[IQChunk]:
+        noted = 0
         for chunk in chunks:
             if self.writer is None:
                 self.writer = self._open(chunk)
-            gap = chunk.start_sample - self.writer.samples_written
-            if gap > 0:
-                if isinstance(self.writer, SigMFWriter):
+            if isinstance(self.writer, SigMFWriter):
+                for start, missing in source.gaps[noted:]:
                     self.writer.annotate(
                         Annotation(
-                            self.writer.samples_written,
-                            gap,
+                            start,
+                            1,
                             "overflow",
-                            comment=f"{gap} samples dropped while the decoder was behind; zeros",
+                            comment=f"{missing} samples dropped before this one (decoder behind)",
                         )
                     )
-                self.writer.write(np.zeros(gap, np.complex64))
+            noted = len(source.gaps)
             self.writer.write(chunk.samples)
             yield chunk
 

@@ -29,7 +29,7 @@ from sdr.iqfile import (
     SigMFWriter,
     output_sample_format,
     parse_name_tokens,
-    parse_quantity,
+    quantity_arg,
 )
 
 DEFAULT_RATE_HZ = 2.4e6
@@ -331,13 +331,6 @@ def write_recording(
     return sent
 
 
-def _quantity(text: str) -> float:
-    try:
-        return parse_quantity(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "simulate",
@@ -358,8 +351,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--cfo", type=float, default=0.0, help="carrier offset, Hz")
     parser.add_argument("--rate-error", type=float, default=0.0, help="chip-rate error, fraction")
     parser.add_argument("--format", choices=("A", "B"), default="A", help="C1 frame format")
-    parser.add_argument("--rate", type=_quantity, help="sample rate (default: name or 2.4M)")
-    parser.add_argument("--center", type=_quantity, help="centre (default: name or 868.625M)")
+    parser.add_argument("--rate", type=quantity_arg, help="sample rate (default: name or 2.4M)")
+    parser.add_argument("--center", type=quantity_arg, help="centre (default: name or 868.625M)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     parser.add_argument("--length", type=int, help="link frame length in bytes without CRCs")
     parser.add_argument("--scenario", metavar="FILE.toml", help="building scenario (OUT = dir)")
@@ -398,4 +391,10 @@ def run(args: argparse.Namespace) -> int:
     }
     sent = write_recording(out, bursts, settings, rng, generator)
     print(f"wrote {out} ({len(sent)} telegrams) and {truth_path(out)}")
+    if hints.sample_rate_hz is None or hints.center_freq_hz is None:
+        print(
+            f"note: the name does not say rate and centre; decode with --rate "
+            f"{settings.sample_rate_hz:g} --center {settings.center_freq_hz:g}, or name it like "
+            "sim_868.625M_2400k.cu8"
+        )
     return 0

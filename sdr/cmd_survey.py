@@ -7,11 +7,11 @@ import json
 import sys
 from pathlib import Path
 
+from dsp.receiver import covered_modes
 from protocol.decoder import Decoder
 from protocol.modes import parse_modes
-from sdr.cmd_decode import covered_modes, quantity_arg
 from sdr.errors import UserError
-from sdr.iqfile import SAMPLE_FORMATS, probe_iq_file
+from sdr.iqfile import SAMPLE_FORMATS, probe_iq_file, quantity_arg
 from sdr.keys import add_key_arguments, keys_from_args
 from sdr.survey.analysis import Survey, build_survey
 from sdr.survey.export import text_summary, write_csv
@@ -67,9 +67,12 @@ def _load(path: str, label: str, args: argparse.Namespace, decoder: Decoder) -> 
         return data
     modes = parse_modes(args.modes)
     info = probe_iq_file(path, args.format, args.rate, args.center)
-    inside, reasons = covered_modes(modes, info)
-    for reason in reasons:
-        print(f"wmbus survey: warning: {path}: {reason}; not surveyed", file=sys.stderr)
+    inside = covered_modes(info.sample_rate_hz, info.center_freq_hz, modes)
+    for mode in modes:
+        if mode not in inside:
+            print(f"wmbus survey: warning: {path}: mode {mode.name} "
+                  f"({mode.center_freq_hz / 1e6:.3f} MHz) is outside this recording; not surveyed",
+                  file=sys.stderr)
     if not inside:
         raise UserError(f"{path}: none of the requested modes is inside this recording")
     try:

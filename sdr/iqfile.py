@@ -7,6 +7,7 @@ explicit arguments (which win), SigMF metadata, or rtl_433-style tokens in the f
 
 from __future__ import annotations
 
+import argparse
 import re
 import warnings
 from collections.abc import Iterable, Iterator
@@ -55,6 +56,14 @@ def _quantity(match: re.Match[str]) -> tuple[float, str] | None:
             return None
         number = f"{number}.{digits_after_scale}"
     return float(number) * _SCALE[scale.lower()], (unit or "").lower()
+
+
+def quantity_arg(text: str) -> float:
+    """``parse_quantity`` as an argparse ``type`` (bad values become usage errors)."""
+    try:
+        return parse_quantity(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def parse_quantity(text: str) -> float:

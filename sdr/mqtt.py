@@ -248,11 +248,16 @@ class MqttSink:
         return MqttStats(self._published, self._dropped, self._delivered, self._connected)
 
     def close(self, timeout_s: float = 3.0) -> MqttStats:
-        """Flush what the broker can take within ``timeout_s``, then disconnect."""
+        """Flush what a connected broker takes within ``timeout_s``, then disconnect; what is
+        still queued then is lost (``published - delivered``)."""
         deadline = time.monotonic() + timeout_s
         if self._connected:
             self._publish(self.status_topic, "offline", retain=True)
-        while self._delivered < self._published and time.monotonic() < deadline:
+        while (
+            self._connected
+            and self._delivered < self._published
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.02)
         self._client.disconnect()
         self._client.loop_stop()

@@ -2,9 +2,10 @@
 
 Each source reads its device in a producer thread and hands ``IQChunk``s to the consumer through
 a bounded queue. When the consumer falls behind, the newest block is dropped and counted (an
-overflow); sample indices keep counting device samples, so a drop shows as a gap in
-``start_sample``. A source stops on its own when the device disappears (``lost`` says why), when
-``stop()`` is called (e.g. from a SIGINT handler), or after ``max_samples``.
+overflow). The chunks handed on are numbered contiguously (the receiver counts samples the same
+way), and ``gaps`` says where samples are missing. A source stops on its own when the device
+disappears (``lost`` says why), when ``stop()`` is called (e.g. from a SIGINT handler), or after
+``max_samples``.
 
 The hardware libraries are imported only by the backend that needs them, so the rest of the
 package works without them and a missing one is a one-line error naming what to install.
@@ -82,6 +83,9 @@ class LiveSource:
         self._overflows = 0
         self._lost: str | None = None
         self._consumed_to_end = False
+        self._delivered = 0
+        # (start_sample of the chunk after the gap, samples missing there), consumer numbering
+        self.gaps: list[tuple[int, int]] = []
 
     # -- producer side -------------------------------------------------------------------
 
@@ -152,16 +156,22 @@ class LiveSource:
             if item is _END:
                 self._consumed_to_end = True
                 return
-            start, samples = item
-            if max_samples is not None and start + len(samples) >= max_samples:
-                if start < max_samples:
-                    yield self._chunk(start, samples[: max_samples - start])
+            device_start, samples = item
+            missing = device_start - self._delivered - sum(n for _, n in self.gaps)
+            if missing:
+                self.gaps.append((self._delivered, missing))
+            # --duration counts device time, drops included.
+            if max_samples is not None and device_start + len(samples) >= max_samples:
+                if device_start < max_samples:
+                    yield self._chunk(samples[: max_samples - device_start])
                 self.stop()
                 return
-            yield self._chunk(start, samples)
+            yield self._chunk(samples)
 
-    def _chunk(self, start: int, samples: np.ndarray) -> IQChunk:
-        return IQChunk(samples, start, self.sample_rate_hz, self.center_freq_hz)
+    def _chunk(self, samples: np.ndarray) -> IQChunk:
+        chunk = IQChunk(samples, self._delivered, self.sample_rate_hz, self.center_freq_hz)
+        self._delivered += len(samples)
+        return chunk
 
     def stop(self) -> None:
         """Ask the producer to end; safe to call from a signal handler or twice."""

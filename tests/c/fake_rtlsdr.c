@@ -12,8 +12,9 @@
  *   FAKE_RTLSDR_LOG     if set, every configuration call appends "name value" to this file,
  *                       so a test can check what reached the "hardware".
  *
- * At the end of the file the dongle behaves as unplugged: read_sync fails with
- * LIBUSB_ERROR_NO_DEVICE and read_async returns without anybody having cancelled it.
+ * Asynchronous reads deliver at the sample rate, like hardware. At the end of the file the
+ * dongle behaves as unplugged: read_sync fails with LIBUSB_ERROR_NO_DEVICE and read_async
+ * returns without anybody having cancelled it.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define API __attribute__((visibility("default")))
 #define LIBUSB_ERROR_NO_DEVICE (-4)
@@ -316,6 +318,13 @@ API int rtlsdr_read_async(rtlsdr_dev_t *dev, rtlsdr_read_async_cb_t cb, void *ct
         size_t n = fread(buf, 1, buf_len, dev->samples);
         if (n < buf_len)
             dev->lost = 1;
+        /* A dongle hands over a buffer once it has been filled at the sample rate; SoapySDR's
+         * module, for one, discards whatever arrived before its first read. */
+        if (dev->sample_rate_hz) {
+            double seconds = (double)n / 2.0 / dev->sample_rate_hz;
+            struct timespec pause = {(time_t)seconds, (long)((seconds - (time_t)seconds) * 1e9)};
+            nanosleep(&pause, NULL);
+        }
         if (n > 0)
             cb(buf, (uint32_t)n, ctx);
     }

@@ -5,11 +5,16 @@ from __future__ import annotations
 import pytest
 
 from protocol.decoder import Decoder
+from protocol.encoder import TelegramSpec, TplSpec, encode_telegram
 from protocol.framing import add_crcs
 from protocol.modes import FrameFormat
+from protocol.records import expand_compact
 from protocol.telegram import HeaderKind, Telegram
 from protocol.types import DecodeFailure, FailureReason, Frame, Record, SecurityStatus
+from tests.protocol.corpus import wireless_rows
 from tests.protocol.spec_vectors import (
+    ENGELMANN,
+    ENGELMANN_KEY,
     R1,
     R1_KEY,
     R2,
@@ -218,3 +223,27 @@ def test_decode_frame_rejects_inconsistent_l_field() -> None:
     frame = Frame(bytes.fromhex(R7)[:-1], FrameFormat.A)
     result = Decoder().decode_frame(frame)
     assert isinstance(result, DecodeFailure) and result.reason is FailureReason.LENGTH
+
+
+def test_encrypted_compact_frame_after_a_full_frame_of_its_layout() -> None:
+    """The engelmann CI 73 mode-5 compact frame, once a full frame of its layout was seen.
+
+    The layout (DIF/VIF bytes) is the one wmbusmeters lists for this telegram; the full frame
+    is built with our encoder around the same data, so the compact frame's own full-frame CRC
+    decides whether the rebuilt records are right.
+    """
+    row = next(r for r in wireless_rows() if r["hex"] == ENGELMANN)
+    layout = bytes.fromhex("".join(r["difvif"] for r in row["records"]))
+    decoder = Decoder({"22862420": ENGELMANN_KEY})
+    compact = decoder.decode_hex(ENGELMANN)
+    assert isinstance(compact, Telegram) and compact.error is not None
+    assert compact.error.reason is FailureReason.UNKNOWN_FORMAT
+    data = compact.payload[6:].rstrip(b"\x2f")  # after 2F2F, signature and full-frame CRC
+    area = expand_compact(layout, data)
+    full = encode_telegram(TelegramSpec(compact.link.address, payload=area,
+                                        tpl=TplSpec(ci=0x72, address=compact.tpl.address)))
+    assert isinstance(decoder.decode_bytes(full), Telegram)
+    again = decoder.decode_hex(ENGELMANN)
+    assert isinstance(again, Telegram) and again.error is None, again.error
+    assert "compact_frame" in again.flags and len(again.records) == len(row["records"])
+    assert find(again, "4413").value == pytest.approx(228.854)

@@ -173,7 +173,7 @@ def _on_air_records(row: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def compare(row: dict[str, Any]) -> tuple[list[str], int, list[str]]:
-    """Mismatches with wmbusmeters, values compared, and documented deviations met."""
+    """Mismatches with wmbusmeters, values it gives that were compared, deviations met."""
     area, problems = _record_area(row)
     deviations = []
     if row["id"] == VOTTEN and problems[-1:] and "full-frame" in problems[-1]:
@@ -210,7 +210,8 @@ def compare(row: dict[str, Any]) -> tuple[list[str], int, list[str]]:
                 break
             problems.append(f"{where}: data {data.hex().upper()} != {exp['data_hex']}")
         problem, deviation = _compare_value(mine, exp)
-        compared += 1
+        given = (exp["value"], exp.get("date"), exp.get("raw_number"))
+        compared += any(v is not None for v in given)
         if problem:
             problems.append(f"{where}: {problem}")
         if deviation:
@@ -251,4 +252,4 @@ def test_every_documented_deviation_occurs_and_most_values_agree() -> None:
     documented = {BCD_HEX_DIGITS, COUNTER_SIGN, MONTH_ZERO, NO_DATA, LVAR_BINARY, DURATION_VIFE,
                   DATE_VIFE, BCD12_RAW, TRUNCATED_LAST, FFCRC_VOTTEN}
     assert set(met) == documented
-    assert compared > 1900 and len(met) < 0.02 * compared
+    assert compared > 1600 and len(met) < 0.02 * compared

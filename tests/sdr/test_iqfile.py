@@ -134,8 +134,9 @@ def test_chunks_are_contiguous_and_chunk_size_invariant(tmp_path: Path) -> None:
 
 def test_sigmf_round_trip_metadata_and_annotations(tmp_path: Path) -> None:
     x = random_iq(3000)
-    ann = Annotation(100, 500, "T1", comment="frame A", freq_lower_edge_hz=868.9e6,
-                     freq_upper_edge_hz=869.0e6)
+    ann = Annotation(
+        100, 500, "T1", comment="frame A", freq_lower_edge_hz=868.9e6, freq_upper_edge_hz=869.0e6
+    )
     meta = write_sigmf(tmp_path / "rec", x, 2.4e6, 868.625e6, [ann], sample_format="cs16")
     assert meta == tmp_path / "rec.sigmf-meta"
     doc = json.loads(meta.read_text())

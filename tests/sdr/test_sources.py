@@ -16,7 +16,7 @@ import pytest
 from sdr.errors import UserError
 from sdr.iqfile import decode_samples, probe_iq_file
 from sdr.rtltcp import ReplayServer
-from sdr.sources import RtlTcpSource, TunerSettings, open_source, parse_host_port
+from sdr.sources import LiveSource, RtlTcpSource, TunerSettings, open_source, parse_host_port
 from tests.conftest import REPO
 from tests.sdr.test_listen_support import (
     ISSUE48,
@@ -75,7 +75,7 @@ def test_rtl_tcp_source_delivers_every_sample_and_reports_the_end(server) -> Non
     assert "set_freq_correction -2" in log and "set_gain 200" in log and "set_gain_mode 1" in log
 
 
-def test_overflow_drops_whole_blocks_counts_them_and_leaves_a_gap(server) -> None:
+def test_overflow_drops_whole_blocks_counts_them_and_says_where(server) -> None:
     # One block of room and a consumer that only starts after the stream ended.
     source = RtlTcpSource(
         "127.0.0.1", server.port, SETTINGS, chunk_samples=8_192, buffer_s=1e-9
@@ -87,6 +87,37 @@ def test_overflow_drops_whole_blocks_counts_them_and_leaves_a_gap(server) -> Non
     assert len(chunks) == 1 and chunks[0].start_sample == 0
     assert stats.overflows == blocks - 1
     assert stats.samples_dropped == ISSUE48_SAMPLES - len(chunks[0].samples)
+    assert source.gaps == []  # nothing after the drop reached the consumer
+
+
+def test_gaps_are_located_in_the_contiguous_numbering() -> None:
+    class Scripted(LiveSource):
+        """Blocks 1 and 2 arrive while the consumer holds block 0: they are dropped."""
+
+        description = "scripted"
+        consumer_took_first = threading.Event()
+
+        def _open(self) -> None:
+            pass
+
+        def _produce(self) -> None:
+            for n in (100, 200, 300):
+                self._push(np.full(n, n, np.complex64))
+            self.consumer_took_first.wait(5)
+            self._push(np.full(400, 400, np.complex64))
+
+    source = Scripted(TunerSettings(sample_rate_hz=1000.0), chunk_samples=1000, buffer_s=1e-9)
+    chunks = []
+    for chunk in source.chunks():
+        chunks.append(chunk)
+        Scripted.consumer_took_first.set()
+    assert [(c.start_sample, len(c.samples), c.samples[0].real) for c in chunks] == [
+        (0, 100, 100.0), (100, 400, 400.0)
+    ]
+    assert source.gaps == [(100, 500)]
+    stats = source.stats()
+    assert (stats.overflows, stats.samples_dropped, stats.samples_received) == (2, 500, 1000)
+    assert stats.lost == "scripted: stream ended"
 
 
 def test_max_samples_ends_the_stream_exactly(server) -> None:
