@@ -76,7 +76,8 @@ def run_seed(seed: int, args: argparse.Namespace, out: Path) -> tuple[list[float
         f"seed {seed}: {len(truth['transmissions'])} transmissions, simulate {t1 - t0:.1f} s, "
         f"survey {t2 - t1:.1f} s; max |ratio error| {max(map(abs, errors), default=0):.2f} pp; "
         f"collisions {total.detected_detectable}/{total.detectable} detectable, "
-        f"{total.detected_any}/{total.truth} all, {total.false_spans}/{total.spans} false"
+        f"{total.detected_any}/{total.truth} all, {total.false_spans}/{total.spans} false; "
+        f"lost {said_lost} (truth {true_lost}), to collision {said_coll} (truth {true_coll})"
     )
     return errors, total
 

@@ -16,6 +16,7 @@ import numpy as np
 from dsp.correction import correct
 from dsp.demod import (
     ChipTiming,
+    acquire_timing,
     fit_timing,
     frequency_offset,
     manchester_metrics,
@@ -35,7 +36,7 @@ from protocol.modes import (
 from protocol.types import Burst, DecodeFailure, FailureReason, Frame
 
 MIN_DATA_BYTES = 11  # L C M A CI: a frame without CI has no payload and only one CRC block
-MAX_SYNC_ERRORS = 3  # of the 32-40 template chips; a preamble shifted by one pair has 8
+MAX_SYNC_ERRORS = 4  # of the 32-40 template chips; a preamble shifted by one pair has 8
 MAX_MARKER_ERRORS = 2  # C1 format marker: 16 chips, a random match has ~0.2 % chance
 MAX_VIOLATION_RATIO = 0.2  # coding violations per code word above which it is not a burst
 CREDIBLE_VIOLATION_RATIO = 0.1  # below this a failed burst is reported as a failure
@@ -82,7 +83,7 @@ class ChannelGeometry:
     residual_hz: float  # bin-aligned channel centre minus nominal channel centre
 
     def input_sample(self, channel_time: float) -> int:
-        return int(round((channel_time - self.delay_samples) * self.decimation))
+        return round((channel_time - self.delay_samples) * self.decimation)
 
 
 def _chips(text: str) -> np.ndarray:
@@ -92,9 +93,7 @@ def _chips(text: str) -> np.ndarray:
 class BurstDecoder:
     """Decodes candidates of one channel; ``samples(start, stop)`` gives channel samples."""
 
-    def __init__(
-        self, modes: Sequence[ModeSpec], template: str, geometry: ChannelGeometry
-    ) -> None:
+    def __init__(self, modes: Sequence[ModeSpec], template: str, geometry: ChannelGeometry) -> None:
         self.readings = readings_for(modes, template)
         self.template = _chips(template)
         self.geometry = geometry
@@ -104,29 +103,35 @@ class BurstDecoder:
         candidate: SyncCandidate,
         y: np.ndarray,
         base: int,
-    ) -> Frame | DecodeFailure | None:
-        """``y[i]`` is channel sample ``base + i``, covering the longest burst after the sync."""
+    ) -> tuple[str, Frame | DecodeFailure] | None:
+        """(mode name, outcome) of a candidate, or None for a chance match of noise or preamble.
+
+        ``y[i]`` is channel sample ``base + i``, covering the longest burst after the sync.
+        """
         n_tmpl = len(self.template)
         first_mode = self.readings[0].mode
         dev_nominal = 2 * np.pi * first_mode.deviation_hz / self.geometry.sample_rate_hz
         t_end = candidate.end - base
-        guess = ChipTiming(t0=t_end - n_tmpl * candidate.chip_samples, chip_samples=candidate.chip_samples)
+        guess = ChipTiming(
+            t0=t_end - n_tmpl * candidate.chip_samples, chip_samples=candidate.chip_samples
+        )
         cfo = frequency_offset(y, guess.t0, t_end)
-        timing = fit_timing(y, cfo, dev_nominal, guess, 0, n_tmpl)
+        timing = acquire_timing(y, cfo, dev_nominal, guess, self.template)
+        timing = fit_timing(y, cfo, dev_nominal, timing, 0, n_tmpl)
         cfo, dev = refine_carrier(y, cfo, dev_nominal, timing, self.template)
         timing = fit_timing(y, cfo, dev, timing, 0, n_tmpl)
         # Chip decisions on the template itself: a preamble or noise match leaves many wrong.
         tones = tone_correlations(y, cfo, dev, timing, 0, n_tmpl)
         if np.count_nonzero((tones.soft() > 0) != self.template.astype(bool)) > MAX_SYNC_ERRORS:
             return None
-        best_failure: tuple[float, DecodeFailure] | None = None
+        best: tuple[float, str, DecodeFailure] | None = None
         for reading in self.readings:
             result = self._decode_reading(reading, y, base, timing, cfo, dev, candidate)
             if isinstance(result, Frame):
-                return result
-            if result is not None and (best_failure is None or result[0] < best_failure[0]):
-                best_failure = result
-        return best_failure[1] if best_failure is not None else None
+                return reading.mode.name, result
+            if result is not None and (best is None or result[0] < best[0]):
+                best = (result[0], reading.mode.name, result[1])
+        return None if best is None else (best[1], best[2])
 
     def _decode_reading(
         self,
@@ -242,4 +247,3 @@ class BurstDecoder:
             rssi_dbfs=10 * np.log10(max(power, 1e-20)),
             snr_db=10 * np.log10(max(snr, 1e-3)),
         )
-

@@ -34,8 +34,15 @@ class ChannelPlan:
         return sample_rate_hz / self.decimation
 
 
+def _smooth23(n: int) -> bool:
+    for p in (2, 3):
+        while n % p == 0:
+            n //= p
+    return n == 1
+
+
 class Channelizer:
-    """Streaming filter bank: ``process(samples) -> [channel outputs]``, ``flush()``, ``reset()``."""
+    """Streaming filter bank: ``process(samples) -> [per-channel output]``, ``flush``, ``reset``."""
 
     def __init__(
         self,
@@ -49,12 +56,8 @@ class Channelizer:
         # a whole number of output samples. ~100 us of taps keeps 40+ dB selectivity.
         self._overlap = 2 * lcm * max(1, round(1e-4 * sample_rate_hz / (2 * lcm)))
         smallest = lcm * math.ceil(max(_TARGET_FFT, 4 * self._overlap) / lcm)
-        # Among fast FFT sizes up to twice the smallest, prefer bins that hit the channel centres.
-        sizes = [
-            n
-            for n in range(smallest, 2 * smallest + 1, lcm)
-            if scipy.fft.next_fast_len(n) == n
-        ]
+        # Among 2^a 3^b FFT sizes up to four times the smallest, prefer bins on the channel centres.
+        sizes = [n for n in range(smallest, 4 * smallest + 1, lcm) if _smooth23(n)]
         size = min(sizes, key=lambda n: (self._misalignment(channels, n), n))
         self._size = size
         self._hop = size - self._overlap
@@ -107,13 +110,16 @@ class Channelizer:
         for plan, bins, weights, center in zip(
             self.plans, self._bins, self._weights, self._center_bins, strict=True
         ):
-            low = scipy.fft.ifft(spectra[:, bins] * weights, axis=1)
+            band = np.take(spectra, bins, axis=1)
+            band *= weights
+            low = scipy.fft.ifft(band, axis=1, overwrite_x=True)
             keep = low[:, self._overlap // plan.decimation :]
             # Block b starts at padded index b*hop, i.e. input index b*hop - overlap: re-reference
             # the per-block mixing phase to absolute sample positions.
             starts = (np.arange(first, first + n_blocks) * self._hop - self._overlap) * center
             phase = np.exp(-2j * np.pi * (starts % self._size) / self._size).astype(np.complex64)
-            outputs.append((keep * phase[:, None]).astype(np.complex64).ravel())
+            keep *= phase[:, None]
+            outputs.append(keep.ravel())
         self._block += n_blocks
         self._buffer = self._buffer[n_blocks * self._hop :]
         return outputs

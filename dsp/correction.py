@@ -41,11 +41,11 @@ def _syndrome(block: bytes) -> int:
     return crc16(block[:-2]) ^ int.from_bytes(block[-2:], "big")
 
 
-def _fix_block(block: bytearray, start: int, decision: SoftDecision, max_changes: int) -> int | None:
+def _fix_block(
+    block: bytearray, start: int, decision: SoftDecision, max_changes: int
+) -> int | None:
     """Cheapest set of at most ``max_changes`` alternatives that makes the block pass, applied."""
-    inside = np.flatnonzero(
-        (decision.alt_byte >= start) & (decision.alt_byte < start + len(block))
-    )
+    inside = np.flatnonzero((decision.alt_byte >= start) & (decision.alt_byte < start + len(block)))
     order = inside[np.argsort(decision.alt_cost[inside], kind="stable")][:CANDIDATES]
     zero = _syndrome(bytes(len(block)))
     target = _syndrome(bytes(block))

@@ -1,4 +1,4 @@
-"""Per-burst FSK demodulation on a channel's complex samples: CFO, deviation, chip timing, soft chips.
+"""Per-burst FSK demodulation of a channel's samples: CFO, deviation, chip timing, soft chips.
 
 Times are in channel samples relative to the start of the segment handed in; sample ``n``
 covers the interval [n - 0.5, n + 0.5). Chip ``k`` of a burst spans
@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +107,8 @@ class _ToneIntegrals:
         seg = y[self.a : b].astype(np.complex128)
         self.omegas = (cfo + dev, cfo - dev)
         self.sums = [
-            np.concatenate([[0.0], np.cumsum(seg * np.exp(-1j * omega * n))]) for omega in self.omegas
+            np.concatenate([[0.0], np.cumsum(seg * np.exp(-1j * omega * n))])
+            for omega in self.omegas
         ]
         self._grid = np.arange(len(self.sums[0]), dtype=np.float64)
 
@@ -118,7 +118,9 @@ class _ToneIntegrals:
         pos = np.clip(edges + 0.5 - self.a, 0, self._grid[-1])
         out = []
         for cs in self.sums:
-            integral = np.interp(pos, self._grid, cs.real) + 1j * np.interp(pos, self._grid, cs.imag)
+            integral = np.interp(pos, self._grid, cs.real) + 1j * np.interp(
+                pos, self._grid, cs.imag
+            )
             out.append(np.diff(integral))
         return out
 
@@ -150,7 +152,9 @@ def _segment_offsets(
     return centers, error, np.where(peaked, -curvature, 0.0)
 
 
-def _line(chips: np.ndarray, times: np.ndarray, weight: np.ndarray, fallback: ChipTiming) -> ChipTiming:
+def _line(
+    chips: np.ndarray, times: np.ndarray, weight: np.ndarray, fallback: ChipTiming
+) -> ChipTiming:
     use = weight > 0
     if np.count_nonzero(use) < 2 or np.ptp(chips[use]) <= 0:
         return fallback
@@ -168,7 +172,14 @@ def _measure(
     return centers, timing.time(centers + error), weight
 
 
-def _bend(line: ChipTiming, centers: np.ndarray, times: np.ndarray, weight: np.ndarray, first: int, stop: int) -> ChipTiming:
+def _bend(
+    line: ChipTiming,
+    centers: np.ndarray,
+    times: np.ndarray,
+    weight: np.ndarray,
+    first: int,
+    stop: int,
+) -> ChipTiming:
     """Stiff piecewise-linear correction of ``line`` through the measured boundary times."""
     knots = np.unique(np.minimum(np.arange(first, stop + _KNOT_SPACING, _KNOT_SPACING), stop))
     knots = knots.astype(np.float64)
@@ -189,6 +200,37 @@ def _bend(line: ChipTiming, centers: np.ndarray, times: np.ndarray, weight: np.n
     return ChipTiming(line.t0, line.chip_samples, knots, offsets)
 
 
+_ACQUIRE_RATES = np.linspace(-0.04, 0.04, 9)  # relative chip-length errors tried
+_ACQUIRE_SHIFTS = np.linspace(-4.5, 4.5, 73)  # chips: the search may peak on a preamble alias
+
+
+def acquire_timing(
+    y: np.ndarray, cfo: float, dev: float, guess: ChipTiming, chips: np.ndarray
+) -> ChipTiming:
+    """Best chip grid for the known ``chips`` (from chip 0) near ``guess``, by grid search.
+
+    The sync search only knows the chip rate to a few percent, which over a 32-chip template
+    is most of a chip; matching every grid point against the known chips settles it.
+    """
+    n = len(chips)
+    k = np.arange(n + 1, dtype=np.float64)
+    scale = 1.0 + _ACQUIRE_RATES[:, None, None]
+    # Stretch about the template end, which the sync search placed best.
+    end = guess.t0 + n * guess.chip_samples
+    edges = end + ((k - n) * scale + _ACQUIRE_SHIFTS[None, :, None]) * guess.chip_samples
+    tones = _ToneIntegrals(y, cfo, dev, float(edges.min()), float(edges.max()))
+    up, low = tones.chips(edges.ravel())
+    # np.diff over the flattened edges crosses grid points every n + 1 entries; drop those.
+    keep = np.ones(len(up), dtype=bool)
+    keep[n :: n + 1] = False
+    contrast = (np.abs(up) - np.abs(low))[keep].reshape(edges.shape[0], edges.shape[1], n)
+    score = contrast @ (2.0 * chips - 1.0)
+    i, j = np.unravel_index(int(np.argmax(score)), score.shape)
+    cs = guess.chip_samples * scale[i, 0, 0]
+    t_end = end + _ACQUIRE_SHIFTS[j] * guess.chip_samples
+    return ChipTiming(t0=float(t_end - n * cs), chip_samples=float(cs))
+
+
 _TRACK_STEP = 64  # chips added per tracking step once the clock is known
 _TRACK_MEMORY = 192  # chips of measurements the local clock estimate uses
 
@@ -206,7 +248,9 @@ def fit_timing(
     """
     margin = 0.4 * (stop - first) * guess.chip_samples + 4 * guess.chip_samples
     start_t = float(guess.time(np.float64(first)))
-    tones = _ToneIntegrals(y, cfo, dev, start_t - margin, float(guess.time(np.float64(stop))) + margin)
+    tones = _ToneIntegrals(
+        y, cfo, dev, start_t - margin, float(guess.time(np.float64(stop))) + margin
+    )
     timing = guess
     hi = first
     span = 2 * _SEGMENT
@@ -219,7 +263,9 @@ def fit_timing(
     while hi < stop:
         lo, hi = hi, min(stop, hi + _TRACK_STEP)
         new = _measure(tones, local, lo, hi)
-        centers, times, weight = (np.concatenate(pair) for pair in zip((centers, times, weight), new))
+        centers, times, weight = (
+            np.concatenate(pair) for pair in zip((centers, times, weight), new, strict=True)
+        )
         recent = centers >= hi - _TRACK_MEMORY
         local = _line(centers[recent], times[recent], weight[recent], local)
     if stop - first < 2 * _KNOT_SPACING:

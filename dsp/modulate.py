@@ -1,4 +1,4 @@
-"""Synthetic wM-Bus bursts: the mirror of the receiver, for tests, benchmarks and ``wmbus simulate``.
+"""Synthetic wM-Bus bursts: the receiver's mirror, for tests, benchmarks and ``wmbus simulate``.
 
 Continuous-phase rectangular 2-FSK, chip 1 = upper frequency (SPEC.md §1.2), placed at the
 mode's channel offset from the stream's centre frequency.
@@ -28,7 +28,9 @@ def burst_chips(
         raise ValueError(f"mode {mode.name} has no frame format {frame_format}")
     n_pre = MIN_PREAMBLE_CHIPS.get(mode.name, 32) if preamble_chips is None else preamble_chips
     if n_pre < _PREAMBLE_TAIL:
-        raise ValueError(f"preamble of {n_pre} chips is shorter than the {_PREAMBLE_TAIL}-chip tail")
+        raise ValueError(
+            f"preamble of {n_pre} chips is shorter than the {_PREAMBLE_TAIL}-chip tail"
+        )
     # The preamble ends with "...0101" right before the sync word, so it starts with "1" when odd.
     head = ("01" * (n_pre // 2 + 1))[-(n_pre - _PREAMBLE_TAIL) :] if n_pre > _PREAMBLE_TAIL else ""
     text = head + mode.sync_chips
@@ -45,9 +47,9 @@ def channel_offset_hz(mode: ModeSpec, sample_rate_hz: float, center_freq_hz: flo
     half_band = mode.deviation_hz + mode.chip_rate_hz
     if abs(offset) + half_band > sample_rate_hz / 2:
         raise ValueError(
-            f"mode {mode.name} channel at {mode.center_freq_hz / 1e6:.3f} MHz (±{half_band / 1e3:.0f}"
-            f" kHz) is outside a stream of {sample_rate_hz / 1e6:g} Msps centred at "
-            f"{center_freq_hz / 1e6:.3f} MHz"
+            f"mode {mode.name} channel at {mode.center_freq_hz / 1e6:.3f} MHz "
+            f"(±{half_band / 1e3:.0f} kHz) is outside a stream of {sample_rate_hz / 1e6:g} Msps "
+            f"centred at {center_freq_hz / 1e6:.3f} MHz"
         )
     return offset
 
@@ -65,7 +67,7 @@ def modulate(
     preamble_chips: int | None = None,
     start_phase_rad: float = 0.0,
 ) -> np.ndarray:
-    """One burst of ``raw_on_air`` (bytes with CRCs, i.e. ``framing.add_crcs`` output) as complex64."""
+    """One burst of ``raw_on_air`` (bytes with CRCs: ``framing.add_crcs`` output) as complex64."""
     offset = channel_offset_hz(mode, sample_rate_hz, center_freq_hz)
     chips = burst_chips(raw_on_air, mode, frame_format, preamble_chips)
     chip_s = 1.0 / (mode.chip_rate_hz * (1.0 + chip_rate_error))
@@ -88,7 +90,7 @@ def add_noise(
     rng: np.random.Generator,
     amplitude: float = 1.0,
 ) -> np.ndarray:
-    """Add complex white Gaussian noise so that Ec/N0 = A²·fs / (σ²·chip_rate) equals ``ecn0_db``."""
+    """Add complex white Gaussian noise such that Ec/N0 = A²·fs / (σ²·chip_rate) is ``ecn0_db``."""
     variance = amplitude**2 * sample_rate_hz / (chip_rate_hz * 10 ** (ecn0_db / 10))
     noise = rng.standard_normal((2, len(iq))) * np.sqrt(variance / 2)
     return (iq + (noise[0] + 1j * noise[1])).astype(np.complex64)

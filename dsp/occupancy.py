@@ -49,6 +49,7 @@ COLLISION_MIN_EXCESS = 0.03
 SMOOTH_BLOCKS = 3
 MIN_OVERLAP_S = 0.5e-3  # shorter excess is a power step between back-to-back bursts
 MIN_OVERLAP_BLOCKS = 3
+STEP_DB = 1.0
 OVERLAP_BRIDGE_BLOCKS = 10  # one collision's beat can fade briefly; bridge such gaps
 
 
@@ -236,6 +237,12 @@ class _ChannelTrack:
         snr = np.maximum(power / noise - 1.0, 1e-3)
         ripple = (2 * snr + 1) / (snr + 1) ** 2
         excess = cm - ripple
+        # A block where the power steps from one level to another (one burst ending as the next
+        # begins) has a high envelope variance without two transmitters at once.
+        level = 10 * np.log10(np.maximum(power, 1e-30))
+        rise, fall = np.diff(level)[:-1], np.diff(level)[1:]
+        step = (np.abs(rise + fall) > STEP_DB) & (rise * fall >= 0)
+        excess[1:-1][step] = 0.0
         excess[:EDGE_BLOCKS] = 0.0
         excess[len(excess) - EDGE_BLOCKS :] = 0.0
         kernel = np.full(SMOOTH_BLOCKS, 1.0 / SMOOTH_BLOCKS)

@@ -73,7 +73,7 @@ class _Channel:
 
 def _channel_rate(mode: ModeSpec) -> float:
     """Lowest channel sample rate that keeps the signal at the largest carrier offset."""
-    return max(5 * mode.chip_rate_hz, 2 * (mode.deviation_hz + MAX_CFO_HZ + mode.chip_rate_hz / 2))
+    return max(5 * mode.chip_rate_hz, 2 * (mode.deviation_hz + MAX_CFO_HZ + mode.chip_rate_hz))
 
 
 class Receiver:
@@ -153,7 +153,10 @@ class Receiver:
         self.stats.clear()
 
     def process(self, chunk: IQChunk) -> list[Result]:
-        if chunk.sample_rate_hz != self.sample_rate_hz or chunk.center_freq_hz != self.center_freq_hz:
+        if (
+            chunk.sample_rate_hz != self.sample_rate_hz
+            or chunk.center_freq_hz != self.center_freq_hz
+        ):
             raise ValueError(
                 f"chunk at {chunk.sample_rate_hz:g} sps / {chunk.center_freq_hz:g} Hz fed to a "
                 f"receiver for {self.sample_rate_hz:g} sps / {self.center_freq_hz:g} Hz"
@@ -168,18 +171,17 @@ class Receiver:
         return results
 
     def _run(self, outputs: list[np.ndarray], final: bool) -> list[Result]:
-        keyed: list[tuple[int, int, Result]] = []
+        keyed: list[tuple[int, int, str, Result]] = []
         for ch, new in zip(self._channels, outputs, strict=True):
             ch.buf = np.concatenate([ch.buf, new]) if len(ch.buf) else new
             self._search(ch)
             keyed += self._decode_ready(ch, final)
             self._trim(ch)
         keyed.sort(key=lambda item: (item[0], item[1]))
-        results = [r for _, _, r in keyed]
-        for r in results:
-            if isinstance(r, DecodeFailure):
-                self.stats[(r.detail.split(":", 1)[0], r.reason)] += 1
-        return results
+        for _, _, mode, result in keyed:
+            if isinstance(result, DecodeFailure):
+                self.stats[(mode, result.reason)] += 1
+        return [result for _, _, _, result in keyed]
 
     def _search(self, ch: _Channel) -> None:
         det = ch.detector
@@ -202,7 +204,7 @@ class Receiver:
                 )
         ch.next_q = q_final
 
-    def _decode_ready(self, ch: _Channel, final: bool) -> list[tuple[int, int, Result]]:
+    def _decode_ready(self, ch: _Channel, final: bool) -> list[tuple[int, int, str, Result]]:
         out = []
         end = ch.base + len(ch.buf)
         while ch.pending and (final or ch.pending[0].end + ch.after <= end):
@@ -211,19 +213,25 @@ class Receiver:
                 continue
             lo = max(ch.base, int(cand.end) - ch.before)
             hi = min(end, int(cand.end) + ch.after)
-            result = ch.decoder.decode(cand, ch.buf[lo - ch.base : hi - ch.base], lo)
-            if result is None:
+            outcome = ch.decoder.decode(cand, ch.buf[lo - ch.base : hi - ch.base], lo)
+            if outcome is None:
                 continue
+            mode, result = outcome
             if isinstance(result, Frame) and result.burst is not None:
                 geo = ch.geometry
                 ch.busy_until = result.burst.end_sample / geo.decimation + geo.delay_samples
             ready = ch.geometry.input_sample(cand.end + ch.after)
             start = result.burst.start_sample if isinstance(result, Frame) else result.start_sample
-            out.append((ready, start or 0, result))
+            out.append((ready, start or 0, mode, result))
         return out
 
     def _trim(self, ch: _Channel) -> None:
-        keep = (ch.next_q - ch.detector.peak_distance) * ch.detector.step - ch.detector.history
+        det = ch.detector
+        # Keep what the search still needs and what a candidate found next will decode from.
+        keep = min(
+            (ch.next_q - det.peak_distance) * det.step - det.history,
+            (ch.next_q - det.peak_distance - det.lead) * det.step - ch.before,
+        )
         if ch.pending:
             keep = min(keep, int(ch.pending[0].end) - ch.before)
         drop = keep - ch.base

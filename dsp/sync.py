@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import maximum_filter1d
 
-_SAMPLES_PER_CHIP = 3.0
+_SAMPLES_PER_CHIP = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +49,7 @@ class SyncDetector:
         self.step = max(1, round(samples_per_chip / _SAMPLES_PER_CHIP))
         self.window = max(1, round(samples_per_chip))
         self.chip_samples = [samples_per_chip / r for r in rates]
+        self._nominal = int(np.argmin(np.abs(np.asarray(rates) - 1.0)))
         n = len(chips)
         centre_shift = self.lag / 2 + (self.window - 1) / 2
         offsets = [
@@ -60,18 +61,21 @@ class SyncDetector:
         self._offsets = [o - self.lead for o in offsets]
         lowest = min(int(o.min()) for o in self._offsets)
         # Channel samples needed before grid point q*step to score it.
-        self.history = -lowest * self.step + self.window + self.lag
+        self.history = (1 - lowest) * self.step + self.window + self.lag
         # Peaks closer than a template are the same burst (a C1 B marker repeats the sync word).
         self.peak_distance = max(1, round(n * samples_per_chip / self.step))
 
-    def scores(self, y: np.ndarray, base: int, q_lo: int, q_hi: int) -> tuple[np.ndarray, np.ndarray]:
+    def scores(
+        self, y: np.ndarray, base: int, q_lo: int, q_hi: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Score and best-rate index at grid points q in [q_lo, q_hi).
 
         Point q is the template ending at channel time ``(q - lead) * step``;
         ``y[i]`` is channel sample ``base + i``; it must reach back ``history`` samples before
         ``q_lo * step``.
         """
-        lowest = min(int(o.min()) for o in self._offsets)
+        # One grid point before the earliest tap, for the power smoothing below.
+        lowest = min(int(o.min()) for o in self._offsets) - 1
         first = (q_lo + lowest) * self.step  # absolute index of the first summed lag product
         lo = first - (self.window - 1) - self.lag - base
         hi = (q_hi - 1) * self.step + 1 - base
@@ -84,24 +88,35 @@ class SyncDetector:
         for i in range(self.window):
             z += u[self.window - 1 - i : end - i : self.step]
         power = z.real**2 + z.imag**2
-        best = np.full(q_hi - q_lo, -1.0, dtype=np.float32)
-        which = np.zeros(q_hi - q_lo, dtype=np.int8)
+        # Mean of neighbouring grid points: about a chip's worth, so it does not matter whether a
+        # tap lands on a chip centre or on a transition.
+        power[1:] = 0.5 * (power[1:] + power[:-1])
+        width = q_hi - q_lo
+        # The template's power is taken on the nominal-rate taps for every rate: the signal is
+        # stationary over a template, and this halves the work.
+        norm = np.zeros(width, dtype=np.float32)
+        for off in self._offsets[self._nominal] - lowest:
+            norm += power[off : off + width]
+        best = np.zeros(width, dtype=np.float32)
+        which = np.zeros(width, dtype=np.int8)
+        acc = np.empty(width, dtype=np.complex64)
         for r, offsets in enumerate(self._offsets):
-            acc = np.zeros(q_hi - q_lo, dtype=np.complex64)
-            norm = np.zeros(q_hi - q_lo, dtype=np.float32)
+            acc[:] = 0
             for sign, off in zip(self._signs, offsets - lowest, strict=True):
-                sl = slice(off, off + q_hi - q_lo)
                 if sign > 0:
-                    acc += z[sl]
+                    acc += z[off : off + width]
                 else:
-                    acc -= z[sl]
-                norm += power[sl]
-            # |sum c z| <= sqrt(N sum |z|^2): equality for a clean match; few live taps score low.
-            score = np.abs(acc) / np.sqrt(np.maximum(norm * len(self._signs), 1e-30))
-            better = score > best
-            best = np.where(better, score, best)
-            which = np.where(better, r, which).astype(np.int8)
-        return best, which
+                    acc -= z[off : off + width]
+            energy = acc.real**2 + acc.imag**2
+            better = energy > best
+            best[better] = energy[better]
+            which[better] = r
+        # |sum c z| <= sqrt(N sum |z|^2): equality for a clean match; few live taps score low.
+        # The bound holds for the nominal taps only, so clip where another rate's taps reach
+        # into more power (the edge of a burst).
+        norm *= len(self._signs)
+        score = np.sqrt(best / np.maximum(np.maximum(norm, best), 1e-30))
+        return score, which
 
     def peaks(self, score: np.ndarray) -> np.ndarray:
         """Indices of local maxima above threshold, at most one per ``peak_distance``."""

@@ -76,7 +76,8 @@ class DecodePipeline:
         chunks: Iterable[IQChunk],
         on_chunk: Callable[[int], None] | None = None,
     ) -> Iterator[Result]:
-        """Process every chunk, then flush; results in stream order.
+        """Process every chunk, then flush; results in the receiver's order (stream order within
+        each channel: a long S1 burst may come out after a later T1 burst).
 
         ``on_chunk(end_sample)`` is called after each chunk (progress display).
         """
@@ -98,5 +99,5 @@ class DecodePipeline:
 def decode_stream(
     chunks: Iterable[IQChunk], receiver: ReceiverLike, decoder: DecoderLike
 ) -> Iterator[Result]:
-    """Telegrams and failures of a whole stream in stream order (``DecodePipeline.run``)."""
+    """Telegrams and failures of a whole stream, flushed at its end (``DecodePipeline.run``)."""
     return DecodePipeline(receiver, decoder).run(chunks)

@@ -5,14 +5,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sdr.survey.collisions import ChannelStats, airtime_s, collided_missing, meter_channel
-from sdr.survey.stats import MeterStats, meters_of
+from sdr.survey.stats import MeterStats, meter_intervals, meters_of
 
 if TYPE_CHECKING:
     from sdr.survey.inputs import LocationInput
@@ -157,10 +157,12 @@ class Survey:
         }
 
 
-def location_report(data: LocationInput) -> LocationReport:
+def location_report(
+    data: LocationInput, interval_hints_s: Mapping[str, float] | None = None
+) -> LocationReport:
     channels = data.channels
     reports = []
-    for stats in meters_of(data.receptions, data.duration_s):
+    for stats in meters_of(data.receptions, data.duration_s, interval_hints_s):
         airtime = airtime_s(stats)
         reports.append(MeterReport(stats, collided_missing(stats, channels or (), airtime),
                                    airtime))
@@ -193,5 +195,8 @@ def rank_placement(locations: Sequence[LocationReport]) -> tuple[Placement, ...]
 
 
 def build_survey(inputs: Sequence[LocationInput]) -> Survey:
-    locations = tuple(location_report(data) for data in inputs)
+    # A meter's interval is its own, wherever it is heard: a location that caught a single
+    # telegram still learns how many it missed from where the meter is heard well.
+    hints = meter_intervals(data.receptions for data in inputs)
+    locations = tuple(location_report(data, hints) for data in inputs)
     return Survey(locations, rank_placement(locations))

@@ -177,11 +177,19 @@ def transmission_steps(
     return steps, interval
 
 
-def meter_stats(receptions: Sequence[Reception], duration_s: float) -> MeterStats:
-    """Statistics of one meter's receptions over a recording of ``duration_s`` seconds."""
+def meter_stats(
+    receptions: Sequence[Reception], duration_s: float, interval_hint_s: float | None = None
+) -> MeterStats:
+    """Statistics of one meter's receptions over a recording of ``duration_s`` seconds.
+
+    ``interval_hint_s`` (the meter's interval seen at other locations) stands in when these
+    receptions alone cannot give the interval (a single telegram).
+    """
     heard = _distinct(receptions)
     times = [r.time_s for r in heard]
     steps, interval = transmission_steps(times, [r.access_number for r in heard])
+    if interval is None:
+        interval = interval_hint_s
     missing: list[MissingTransmission] = []
     if interval is not None:
         single = [
@@ -196,7 +204,7 @@ def meter_stats(receptions: Sequence[Reception], duration_s: float) -> MeterStat
                 )
         # Transmissions before the first and after the last reception, inside the recording.
         before = int(times[0] // interval)
-        after = int(max(0.0, duration_s - times[-1]) // interval)
+        after = max(0, math.ceil((duration_s - times[-1]) / interval) - 1)
         missing += [
             MissingTransmission(times[0] - j * interval, 3 * jitter * math.sqrt(j))
             for j in range(before, 0, -1)
@@ -226,9 +234,32 @@ def meter_stats(receptions: Sequence[Reception], duration_s: float) -> MeterStat
     )
 
 
-def meters_of(receptions: Iterable[Reception], duration_s: float) -> list[MeterStats]:
-    """Statistics for every meter heard, ordered by meter id."""
-    by_meter: dict[str, list[Reception]] = {}
+def by_meter(receptions: Iterable[Reception]) -> dict[str, list[Reception]]:
+    out: dict[str, list[Reception]] = {}
     for r in receptions:
-        by_meter.setdefault(r.meter_id, []).append(r)
-    return [meter_stats(by_meter[m], duration_s) for m in sorted(by_meter)]
+        out.setdefault(r.meter_id, []).append(r)
+    return out
+
+
+def meter_intervals(locations: Iterable[Sequence[Reception]]) -> dict[str, float]:
+    """Each meter's transmit interval from the location that heard it most often."""
+    best: dict[str, tuple[int, float]] = {}
+    for receptions in locations:
+        for meter_id, heard in by_meter(receptions).items():
+            distinct = _distinct(heard)
+            _, interval = transmission_steps([r.time_s for r in distinct],
+                                             [r.access_number for r in distinct])
+            if interval is not None and len(distinct) > best.get(meter_id, (0, 0.0))[0]:
+                best[meter_id] = (len(distinct), interval)
+    return {meter_id: interval for meter_id, (_, interval) in best.items()}
+
+
+def meters_of(
+    receptions: Iterable[Reception],
+    duration_s: float,
+    interval_hints_s: Mapping[str, float] | None = None,
+) -> list[MeterStats]:
+    """Statistics for every meter heard, ordered by meter id."""
+    hints = interval_hints_s or {}
+    groups = by_meter(receptions)
+    return [meter_stats(groups[m], duration_s, hints.get(m)) for m in sorted(groups)]

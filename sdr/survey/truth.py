@@ -5,10 +5,11 @@ Used by the accuracy tests, ``benchmarks/survey_accuracy.py`` and the survey not
 - Reception ratio: the survey's ``received`` is exact (CRC-checked telegrams); what it estimates
   is ``expected``. The true ratio is ``received / transmissions of the meter in the recording``.
 - Collisions: a truth collision is two transmissions heard at the location that overlap on one
-  channel. It is *detectable* when both are above the detection floor and the weaker is within
-  ``DETECTABLE_POWER_DIFF_DB`` of the stronger: a much weaker interferer hardly changes the
-  stronger signal's envelope (and does not disturb its decoding either). A detected collision
-  span is false when it overlaps no truth collision at all.
+  channel. It is *detectable* when both are above the detection floor, the weaker is within
+  ``DETECTABLE_POWER_DIFF_DB`` of the stronger (a much weaker interferer hardly changes the
+  stronger signal's envelope, nor its decoding) and they overlap for at least
+  ``dsp.occupancy.MIN_OVERLAP_S`` (shorter overlaps look like back-to-back bursts). A detected
+  collision span is false when it overlaps no truth collision at all.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from dsp.occupancy import MIN_OVERLAP_S
 
 DETECTABLE_ECN0_DB = 10.0
 DETECTABLE_POWER_DIFF_DB = 10.0
@@ -76,7 +79,8 @@ def _truth_pairs(truth: Mapping[str, Any], location: str) -> list[dict[str, Any]
                 "start_s": max(t["start_s"], u["start_s"]),
                 "end_s": min(t["end_s"], u["end_s"]),
                 "detectable": min(a["ecn0_db"], b["ecn0_db"]) >= DETECTABLE_ECN0_DB
-                and abs(a["rssi_dbfs"] - b["rssi_dbfs"]) <= DETECTABLE_POWER_DIFF_DB,
+                and abs(a["rssi_dbfs"] - b["rssi_dbfs"]) <= DETECTABLE_POWER_DIFF_DB
+                and min(t["end_s"], u["end_s"]) - max(t["start_s"], u["start_s"]) >= MIN_OVERLAP_S,
             })
     return pairs
 

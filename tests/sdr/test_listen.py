@@ -6,15 +6,14 @@ from __future__ import annotations
 import itertools
 import re
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
 from tests.sdr.test_listen_support import (
     ISSUE48,
     ISSUE48_SAMPLES,
+    Served,
     Subscriber,
     decoded_by_file,
     expected_telegrams,
@@ -22,16 +21,20 @@ from tests.sdr.test_listen_support import (
     free_port,
     json_lines,
     mosquitto,
+    running_until_telegrams,
     serving,
     soapy_pythonpath,
     wait_for,
     wmbus,
-    wmbus_cmd,
     wmbus_with_fake_rtlsdr,
 )
 
 # Seven passes of the looped capture (its telegram starts at sample ~73,400 of 102,400).
 SEVEN_LOOPS = f"{7 * ISSUE48_SAMPLES / 2.4e6:.12f}"
+
+
+SIM_MIXED = ISSUE48.parent / "sim_mixed_868.625M_2400k.cu8"  # S1, T1, C1 A and B
+SIM_CS8 = ISSUE48.parent / "sim_t1cs8_868.625M_2400k.cs8"
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +44,13 @@ def reference() -> list[dict]:
     truth = {t["frame_hex"].upper() for t in expected_telegrams(ISSUE48)}
     assert truth <= {t["frame_hex"] for t in telegrams}
     return telegrams
+
+
+@pytest.fixture(scope="module")
+def looped(tmp_path_factory) -> Served:
+    """One `wmbus serve --loop` of the issue48 capture for the tests that read it in turn."""
+    with serving(tmp_path_factory.mktemp("looped"), ISSUE48, extra=("--loop",)) as served:
+        yield served
 
 
 def test_listen_through_serve_equals_decode(tmp_path: Path, reference: list[dict]) -> None:
@@ -57,19 +67,28 @@ def test_listen_through_serve_equals_decode(tmp_path: Path, reference: list[dict
     assert f"{len(reference)} telegram(s), 0.043 s of samples, 0 overflow(s)" in done.stderr
 
 
-def _running_listen(output: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        wmbus_cmd("listen", "--json", "--output", output, *args),
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+def test_all_modes_through_serve_equal_decode(tmp_path: Path) -> None:
+    telegrams = decoded_by_file(SIM_MIXED)
+    assert {t["mode"] for t in telegrams} >= {"S1", "T1", "C1"}
+    with serving(tmp_path, SIM_MIXED) as served:
+        done = wmbus("listen", "--rtl-tcp", served.address, "--json")
+    assert json_lines(done.stdout) == telegrams
+
+
+def test_a_cs8_recording_served_as_cu8_gives_its_telegrams(tmp_path: Path) -> None:
+    with serving(tmp_path, SIM_CS8) as served:
+        done = wmbus("listen", "--rtl-tcp", served.address, "--json")
+    # Requantised to 8 bits on the wire: the same frames as decoding the file itself.
+    assert [t["frame_hex"] for t in json_lines(done.stdout)] == [
+        t["frame_hex"] for t in decoded_by_file(SIM_CS8)
+    ]
+    assert json_lines(done.stdout)
 
 
 def test_server_killed_mid_stream(tmp_path: Path, reference) -> None:
     out = tmp_path / "telegrams.jsonl"
     with serving(tmp_path, ISSUE48, extra=("--loop", "--realtime")) as served:
-        listen = _running_listen(out, "--rtl-tcp", served.address)
-        wait_for(lambda: out.exists() and out.read_text().count("\n") >= 2, timeout_s=20,
-                 what="telegrams from the live stream")
+        listen = running_until_telegrams(served, out, "listen")
         served.proc.kill()
         _, stderr = listen.communicate(timeout=20)
     assert listen.returncode == 1
@@ -83,9 +102,7 @@ def test_server_killed_mid_stream(tmp_path: Path, reference) -> None:
 def test_ctrl_c_flushes_and_summarises(tmp_path: Path, reference) -> None:
     out = tmp_path / "telegrams.jsonl"
     with serving(tmp_path, ISSUE48, extra=("--loop", "--realtime")) as served:
-        listen = _running_listen(out, "--rtl-tcp", served.address)
-        wait_for(lambda: out.exists() and out.read_text().count("\n") >= 2, timeout_s=20,
-                 what="telegrams from the live stream")
+        listen = running_until_telegrams(served, out, "listen")
         listen.send_signal(signal.SIGINT)
         _, stderr = listen.communicate(timeout=20)
     assert listen.returncode == 130
@@ -97,13 +114,12 @@ def test_ctrl_c_flushes_and_summarises(tmp_path: Path, reference) -> None:
     assert int(summary.group(3)) == 0
 
 
-def test_dedupe_keeps_one_of_the_repeats(tmp_path: Path) -> None:
-    with serving(tmp_path, ISSUE48, extra=("--loop",)) as served:
-        plain = wmbus("listen", "--rtl-tcp", served.address, "--json", "--duration", SEVEN_LOOPS)
-        deduped = wmbus(
-            "listen", "--rtl-tcp", served.address, "--json", "--duration", SEVEN_LOOPS,
-            "--dedupe", "10",
-        )
+def test_dedupe_keeps_one_of_the_repeats(looped: Served) -> None:
+    plain = wmbus("listen", "--rtl-tcp", looped.address, "--json", "--duration", SEVEN_LOOPS)
+    deduped = wmbus(
+        "listen", "--rtl-tcp", looped.address, "--json", "--duration", SEVEN_LOOPS,
+        "--dedupe", "10",
+    )
     assert plain.returncode == deduped.returncode == 0, deduped.stderr
     starts = [t["start_sample"] for t in json_lines(plain.stdout)]
     assert len(starts) == 7
@@ -112,11 +128,11 @@ def test_dedupe_keeps_one_of_the_repeats(tmp_path: Path) -> None:
     assert "6 duplicate(s) dropped" in deduped.stderr
 
 
-def test_every_telegram_reaches_an_mqtt_subscriber(tmp_path: Path) -> None:
-    with mosquitto() as port, serving(tmp_path, ISSUE48, extra=("--loop",)) as served:
+def test_every_telegram_reaches_an_mqtt_subscriber(looped: Served) -> None:
+    with mosquitto() as port:
         sub = Subscriber(port)
         done = wmbus(
-            "listen", "--rtl-tcp", served.address, "--json", "--duration", SEVEN_LOOPS,
+            "listen", "--rtl-tcp", looped.address, "--json", "--duration", SEVEN_LOOPS,
             "--mqtt", f"127.0.0.1:{port}", "--mqtt-name", "cellar",
         )
         wait_for(lambda: ("wmbus/status/cellar", b"offline", False) in sub.messages)
@@ -132,12 +148,11 @@ def test_every_telegram_reaches_an_mqtt_subscriber(tmp_path: Path) -> None:
     assert re.search(r"MQTT (\d+) delivered, 0 dropped", done.stderr)
 
 
-def test_broker_down_decoding_goes_on_and_drops_are_reported(tmp_path: Path) -> None:
-    with serving(tmp_path, ISSUE48, extra=("--loop",)) as served:
-        done = wmbus(
-            "listen", "--rtl-tcp", served.address, "--json", "--duration", SEVEN_LOOPS,
-            "--mqtt", f"127.0.0.1:{free_port()}", "--mqtt-queue", "4",
-        )
+def test_broker_down_decoding_goes_on_and_drops_are_reported(looped: Served) -> None:
+    done = wmbus(
+        "listen", "--rtl-tcp", looped.address, "--json", "--duration", SEVEN_LOOPS,
+        "--mqtt", f"127.0.0.1:{free_port()}", "--mqtt-queue", "4",
+    )
     assert done.returncode == 0, done.stderr
     assert len(json_lines(done.stdout)) == 7
     # started + 7 x (meter, event) + stopped = 16 messages, 4 of them kept waiting.

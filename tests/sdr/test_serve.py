@@ -12,10 +12,12 @@ from tests.sdr.test_listen_support import (
     ISSUE48,
     expected_telegrams,
     serving,
-    synthetic_t1_recording,
+    synthetic_recording,
     wait_for,
     wmbus,
 )
+
+SIM_T1C1 = ISSUE48.parent / "sim_t1c1_868.95M_1200k.cf32"
 
 
 def read_all(client: RtlTcpClient, limit: int | None = None) -> bytes:
@@ -74,20 +76,22 @@ def test_loop_repeats_the_recording(tmp_path: Path) -> None:
 
 
 def test_recordings_of_different_tuning_are_refused(tmp_path: Path) -> None:
-    other = RECORDING_1M6 = ISSUE48.parent / "rtlsdr_868.950M_1M6_samples2.cu8"
-    done = wmbus("serve", ISSUE48, RECORDING_1M6, "--port", "0")
+    other = ISSUE48.parent / "rtlsdr_868.950M_1M6_samples2.cu8"
+    done = wmbus("serve", ISSUE48, other, "--port", "0")
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and other.name in done.stderr
     assert "serve recordings of one tuning together" in done.stderr
 
 
-def test_rtl_433_decodes_a_t1_telegram_through_the_server(tmp_path: Path) -> None:
+def test_rtl_433_decodes_t1_and_c1_telegrams_through_the_server(tmp_path: Path) -> None:
     rtl_433 = require_program("rtl_433")
-    # rtl_433's T/C decoder wants the channel at the centre at 1.2 Msps (PEERS.md); the frame is
-    # the real T1 telegram of the issue48 capture, modulated by our modulator.
-    frame_hex = expected_telegrams(ISSUE48)[0]["frame_hex"]
-    recording = synthetic_t1_recording(
-        tmp_path / "t1_868.95M_1200k.cu8", frame_hex, 1.2e6, 868.95e6
+    # rtl_433's T/C decoder wants the channel at the centre at 1.2 Msps (PEERS.md). The frames:
+    # the real T1 telegram of the issue48 capture and the C1 one of a simulated recording,
+    # modulated by our modulator.
+    t1 = expected_telegrams(ISSUE48)[0]["frame_hex"]
+    c1 = next(t for t in expected_telegrams(SIM_T1C1) if t["mode"] == "C1")["frame_hex"]
+    recording = synthetic_recording(
+        tmp_path / "tc_868.95M_1200k.cu8", [("T1", t1), ("C1", c1)], 1.2e6, 868.95e6
     )
     with serving(tmp_path, recording) as served:
         done = subprocess.run(
@@ -99,9 +103,9 @@ def test_rtl_433_decodes_a_t1_telegram_through_the_server(tmp_path: Path) -> Non
         )
         log = served.log
     messages = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    assert len(messages) == 1, done.stderr
+    assert [m["mode"] for m in messages] == ["T", "C"], done.stderr
     # rtl_433 prints L two lower and appends the last block's CRC (PEERS.md): compare from C on.
-    assert messages[0]["data"][2:].upper().startswith(frame_hex[2:].upper())
-    assert messages[0]["mode"] == "T"
+    for message, frame_hex in zip(messages, (t1, c1), strict=True):
+        assert message["data"][2:].upper().startswith(frame_hex[2:].upper())
     assert "sample rate 1.2 Msps (the recording's rate)" in log
     assert "tuned to 868.95 MHz (the recording's centre)" in log

@@ -1,0 +1,205 @@
+"""Receiver: loopback through the modulator, tolerances, streaming, real captures, impairments.
+
+PER tolerances come from theory: at 14 dB Ec/N0 even the hard-decision bound of a 40-byte
+frame (chip error 0.5·exp(-Ec/2N0) = 4.6e-4, 550–740 chips) gives at most 30 % PER, and soft
+decisions do far better, so "all of a few telegrams" is the statistically safe assertion
+there; the near-threshold check uses a binomial bound.
+"""
+
+from __future__ import annotations
+
+import json
+from math import comb
+
+import numpy as np
+import pytest
+
+from dsp.receiver import Receiver, covered_modes
+from dsp.types import IQChunk
+from protocol.modes import C1, S1, T1, FrameFormat
+from protocol.types import DecodeFailure, Frame
+from tests.dsp.streams import (
+    SHARED_RECORDINGS,
+    false_frames,
+    frames,
+    make_stream,
+    matched,
+    read_cu8,
+    run,
+)
+
+ALL = [(S1, FrameFormat.A), (T1, FrameFormat.A), (C1, FrameFormat.A), (C1, FrameFormat.B)]
+FS, FC = 2.4e6, 868.625e6
+
+
+def test_every_mode_and_format_in_one_stream() -> None:
+    rng = np.random.default_rng(1)
+    samples, sent = make_stream(ALL * 2, 14.0, rng)
+    results = run(Receiver(FS, FC), samples)
+    assert matched(results, sent) == sent
+    assert not false_frames(results, sent)
+    for f in frames(results):
+        burst = f.burst
+        assert burst is not None and f.corrected_errors >= 0
+        mode = {"S1": S1, "T1": T1, "C1": C1}[f.mode]
+        assert burst.freq_hz == mode.center_freq_hz
+        assert burst.chip_rate_hz == pytest.approx(mode.chip_rate_hz, rel=0.005)
+        assert abs(burst.cfo_hz) < 1.5e3
+        # Noise is referenced to 100 kcps, so S1's slower chips get 10*log10(100/32.768) more.
+        expected_snr = 14.0 + (10 * np.log10(100e3 / 32768) if f.mode == "S1" else 0.0)
+        assert burst.snr_db == pytest.approx(expected_snr, abs=2.0)
+        assert burst.sample_rate_hz == FS
+        assert burst.end_sample > burst.start_sample
+
+
+@pytest.mark.parametrize("cfo_hz", [-80e3, 80e3])
+def test_carrier_offset_80_khz(cfo_hz: float) -> None:
+    rng = np.random.default_rng(2)
+    samples, sent = make_stream(ALL, 14.0, rng, cfo_hz=cfo_hz)
+    results = run(Receiver(FS, FC), samples)
+    assert matched(results, sent) == sent
+    for f in frames(results):
+        assert f.burst is not None
+        assert f.burst.cfo_hz == pytest.approx(cfo_hz, abs=2e3)
+
+
+@pytest.mark.parametrize(
+    ("mode", "fmt", "error"),
+    [
+        (T1, FrameFormat.A, -0.15),
+        (T1, FrameFormat.A, -0.07),
+        (T1, FrameFormat.A, 0.1),
+        (T1, FrameFormat.A, 0.15),
+        (S1, FrameFormat.A, -0.02),
+        (S1, FrameFormat.A, 0.02),
+        (C1, FrameFormat.A, 0.02),
+        (C1, FrameFormat.B, -0.02),
+    ],
+)
+def test_chip_rate_error(mode, fmt, error: float) -> None:
+    rng = np.random.default_rng(3)
+    samples, sent = make_stream([(mode, fmt)] * 2, 16.0, rng, chip_rate_error=error)
+    results = run(Receiver(FS, FC, [mode]), samples)
+    assert matched(results, sent) == sent
+    for f in frames(results):
+        assert f.burst is not None
+        assert f.burst.chip_rate_hz == pytest.approx(mode.chip_rate_hz * (1 + error), rel=0.003)
+
+
+def binomial_tail(n: int, k: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p)."""
+    return sum(comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1))
+
+
+def test_t1_near_the_soft_decision_limit() -> None:
+    # Ideal ML 3-of-6 decisions reach 10 % PER near 9.6 dB; at 10.5 dB a receiver within
+    # 0.5 dB of that has PER <= 10 %. With 24 telegrams, 7+ failures has probability < 3 %
+    # when PER is 10 %.
+    n = 24
+    assert binomial_tail(n, 7, 0.10) < 0.03
+    rng = np.random.default_rng(4)
+    samples, sent = make_stream([(T1, FrameFormat.A)] * n, 10.5, rng, gap_s=0.002)
+    results = run(Receiver(FS, FC, [T1]), samples)
+    assert n - len(matched(results, sent)) < 7
+    assert not false_frames(results, sent)
+
+
+def test_output_does_not_depend_on_chunk_size() -> None:
+    rng = np.random.default_rng(5)
+    samples, sent = make_stream(ALL, 13.0, rng, gap_s=0.002)
+    receiver = Receiver(FS, FC)
+    reference = run(receiver, samples)
+    assert len(matched(reference, sent)) == len(sent)
+    for chunk in (997, 65536):
+        assert run(receiver, samples, chunk) == reference
+
+
+def test_chunks_of_one_sample() -> None:
+    rng = np.random.default_rng(6)
+    fs, fc = 1.2e6, T1.center_freq_hz
+    samples, sent = make_stream(
+        [(T1, FrameFormat.A)], 14.0, rng, sample_rate_hz=fs, center_freq_hz=fc, gap_s=0.001
+    )
+    receiver = Receiver(fs, fc, [T1])
+    reference = run(receiver, samples)
+    assert matched(reference, sent) == sent
+    assert run(receiver, samples, 1) == reference
+
+
+def test_noise_gives_no_frames_and_no_failures() -> None:
+    rng = np.random.default_rng(7)
+    receiver = Receiver(FS, FC)
+    noise = (rng.standard_normal((2, int(2 * FS))) * 0.05).astype(np.float32)
+    results = run(receiver, (noise[0] + 1j * noise[1]).astype(np.complex64), 262144)
+    assert results == []
+    assert sum(receiver.stats.values()) == 0
+
+
+def test_dc_spike_iq_imbalance_and_impulses() -> None:
+    # The 1.6 Msps capture situation: the T1 channel sits on DC, where the dongle adds a
+    # constant offset; add gain/phase imbalance and a spike every 125 us (the real capture
+    # has them 12 dB below its telegrams; here they are 10 dB above).
+    rng = np.random.default_rng(8)
+    fs, fc = 1.6e6, T1.center_freq_hz
+    samples, sent = make_stream(
+        [(T1, FrameFormat.A)] * 3, 15.0, rng, sample_rate_hz=fs, center_freq_hz=fc, gap_s=0.002
+    )
+    i, q = samples.real * 1.1, (samples.imag * np.cos(0.1) + samples.real * np.sin(0.1))
+    impaired = (i + 1j * q + (0.8 + 0.5j)).astype(np.complex64)
+    impaired[:: int(125e-6 * fs)] += 3.0  # 10 dB above the wanted signal
+    results = run(Receiver(fs, fc), impaired, 65536)
+    assert matched(results, sent) == sent
+
+
+def test_truncated_stream_yields_no_frame() -> None:
+    rng = np.random.default_rng(9)
+    samples, sent = make_stream([(T1, FrameFormat.A)], 20.0, rng)
+    cut = samples[: (sent[0].start + sent[0].end) // 2]
+    results = run(Receiver(FS, FC, [T1]), cut)
+    assert frames(results) == []
+    assert all(r.reason == "truncated" for r in results if isinstance(r, DecodeFailure))
+
+
+@pytest.mark.parametrize(
+    ("name", "fs", "fc"),
+    [
+        ("rtlsdr_868.625M_2M4_issue48", 2.4e6, 868.625e6),
+        ("rtlsdr_868.950M_1M6_samples2", 1.6e6, 868.95e6),
+    ],
+)
+def test_real_captures(name: str, fs: float, fc: float) -> None:
+    truth = json.loads((SHARED_RECORDINGS / f"{name}.json").read_text())
+    samples = read_cu8(SHARED_RECORDINGS / f"{name}.cu8")
+    results = run(Receiver(fs, fc), samples, 262144)
+    got = {f.data.hex(): f for f in frames(results)}
+    for expected in truth["telegrams"]:
+        frame = got[expected["frame_hex"]]
+        assert frame.mode == expected["mode"]
+        assert str(frame.frame_format) == expected["frame_format"]
+        assert frame.burst is not None
+        # approx_start_sample is where the energy starts; our start is the sync template's.
+        assert 0 <= frame.burst.start_sample - expected["approx_start_sample"] < 2500
+
+
+def test_mode_outside_the_stream_is_a_clear_error() -> None:
+    assert covered_modes(1.2e6, 868.95e6) == (T1, C1)
+    with pytest.raises(ValueError, match="S1"):
+        Receiver(1.2e6, 868.95e6, [S1, T1])
+    receiver = Receiver(1.2e6, 868.95e6)
+    assert receiver.covered_modes == (T1, C1)
+    with pytest.raises(ValueError, match="no wM-Bus channel"):
+        Receiver(1.0e6, 869.525e6 + 1e6)
+    with pytest.raises(ValueError, match="sps"):
+        receiver.process(IQChunk(np.zeros(10, np.complex64), 0, 2.4e6, 868.95e6))
+
+
+def test_frames_are_only_crc_valid_frames() -> None:
+    rng = np.random.default_rng(10)
+    samples, sent = make_stream([(C1, FrameFormat.A)] * 6, 9.0, rng, gap_s=0.002)
+    receiver = Receiver(FS, FC, [C1])
+    results = run(receiver, samples)
+    assert not false_frames(results, sent)
+    assert all(isinstance(r, Frame | DecodeFailure) for r in results)
+    failures = [r for r in results if isinstance(r, DecodeFailure)]
+    assert sum(receiver.stats.values()) == len(failures)
+    assert all(r.start_sample is not None for r in failures)
