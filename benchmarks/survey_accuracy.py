@@ -21,13 +21,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from protocol.decoder import Decoder  # noqa: E402
-from protocol.modes import MODES  # noqa: E402
-from sdr.iqfile import probe_iq_file  # noqa: E402
-from sdr.scenario import random_scenario, recording_name, simulate  # noqa: E402
-from sdr.survey.analysis import build_survey  # noqa: E402
-from sdr.survey.inputs import analyse_recording  # noqa: E402
-from sdr.survey.truth import CollisionScore, score_collisions, score_meters  # noqa: E402
+from protocol.decoder import Decoder
+from protocol.modes import MODES
+from sdr.iqfile import probe_iq_file
+from sdr.scenario import random_scenario, recording_name, simulate
+from sdr.survey.analysis import build_survey
+from sdr.survey.inputs import analyse_recording
+from sdr.survey.truth import CollisionScore, score_collisions, score_meters
 
 
 def lost_causes(truth: dict, inputs: list, survey: dict) -> tuple[int, int, int, int]:

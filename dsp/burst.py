@@ -36,7 +36,7 @@ from protocol.modes import (
 from protocol.types import Burst, DecodeFailure, FailureReason, Frame
 
 MIN_DATA_BYTES = 11  # L C M A CI: a frame without CI has no payload and only one CRC block
-MAX_SYNC_ERRORS = 4  # of the 32-40 template chips; a preamble shifted by one pair has 8
+MAX_SYNC_ERRORS = 3  # of the 32-40 template chips; the preamble two chips early has 4
 MAX_MARKER_ERRORS = 2  # C1 format marker: 16 chips, a random match has ~0.2 % chance
 MAX_VIOLATION_RATIO = 0.2  # coding violations per code word above which it is not a burst
 CREDIBLE_VIOLATION_RATIO = 0.1  # below this a failed burst is reported as a failure
@@ -95,6 +95,9 @@ class BurstDecoder:
 
     def __init__(self, modes: Sequence[ModeSpec], template: str, geometry: ChannelGeometry) -> None:
         self.readings = readings_for(modes, template)
+        # S1's sync differs from its preamble in 8 of 24 chips, T1/C1's in 4 of 16: the search
+        # can peak far up the T1/C1 preamble.
+        self.later = 4.5 if modes[0].line_code is LineCode.MANCHESTER else 16.5
         self.template = _chips(template)
         self.geometry = geometry
 
@@ -116,7 +119,7 @@ class BurstDecoder:
             t0=t_end - n_tmpl * candidate.chip_samples, chip_samples=candidate.chip_samples
         )
         cfo = frequency_offset(y, guess.t0, t_end)
-        timing = acquire_timing(y, cfo, dev_nominal, guess, self.template)
+        timing = acquire_timing(y, cfo, dev_nominal, guess, self.template, self.later)
         timing = fit_timing(y, cfo, dev_nominal, timing, 0, n_tmpl)
         cfo, dev = refine_carrier(y, cfo, dev_nominal, timing, self.template)
         timing = fit_timing(y, cfo, dev, timing, 0, n_tmpl)
@@ -215,7 +218,7 @@ class BurstDecoder:
             metrics = manchester_metrics(tones, reference_pairs=11)[data_start // 2 :]
             return decode_bits_soft(metrics, manchester_violations(tones.soft()[data_start:]))
         tones = tone_correlations(y, cfo, dev, timing, data_start, count)
-        return decode_soft(tones.soft(), line_code)
+        return decode_soft(tones.coherent_soft(), line_code)
 
     def _burst(
         self,

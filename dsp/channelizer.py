@@ -34,8 +34,8 @@ class ChannelPlan:
         return sample_rate_hz / self.decimation
 
 
-def _smooth23(n: int) -> bool:
-    for p in (2, 3):
+def _smooth235(n: int) -> bool:
+    for p in (2, 3, 5):
         while n % p == 0:
             n //= p
     return n == 1
@@ -56,9 +56,12 @@ class Channelizer:
         # a whole number of output samples. ~100 us of taps keeps 40+ dB selectivity.
         self._overlap = 2 * lcm * max(1, round(1e-4 * sample_rate_hz / (2 * lcm)))
         smallest = lcm * math.ceil(max(_TARGET_FFT, 4 * self._overlap) / lcm)
-        # Among 2^a 3^b FFT sizes up to four times the smallest, prefer bins on the channel centres.
-        sizes = [n for n in range(smallest, 4 * smallest + 1, lcm) if _smooth23(n)]
-        size = min(sizes, key=lambda n: (self._misalignment(channels, n), n))
+        # Among fast FFT sizes up to four times the smallest, prefer bins on the channel centres,
+        # then sizes with only the factors 2, 3 and 5 (measurably faster than 7 or 11).
+        sizes = [
+            n for n in range(smallest, 4 * smallest + 1, lcm) if scipy.fft.next_fast_len(n) == n
+        ]
+        size = min(sizes, key=lambda n: (self._misalignment(channels, n), not _smooth235(n), n))
         self._size = size
         self._hop = size - self._overlap
         taps = self._overlap + 1

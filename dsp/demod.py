@@ -52,6 +52,7 @@ def frequency_offset(y: np.ndarray, start: float, stop: float) -> float:
 
 
 _DEVIATION_FACTORS = np.linspace(0.7, 1.3, 7)
+_COHERENT_WINDOW = 8  # chips on each side that set a chip's carrier phase
 
 
 def refine_carrier(
@@ -126,7 +127,7 @@ class _ToneIntegrals:
 
 
 _SEGMENT = 16  # chips per timing measurement
-_PROBE = 0.25  # chips: early/late probe distance
+_PROBES = np.linspace(-0.5, 0.5, 5)  # chips: timing probes around the current estimate
 _KNOT_SPACING = 64
 _KNOT_STIFFNESS = 2.0
 
@@ -134,19 +135,27 @@ _KNOT_STIFFNESS = 2.0
 def _segment_offsets(
     tones: _ToneIntegrals, timing: ChipTiming, lo: int, hi: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Timing error (chips) of each segment of chips [lo, hi), from early/on-time/late energy."""
+    """Timing error (chips) of each segment of chips [lo, hi), from probes half a chip around.
+
+    The chip-energy contrast of a segment peaks at the right timing; the best probe and a
+    parabola through it and its neighbours locate the peak within +-0.5 chip.
+    """
     k = np.arange(lo, hi + 1, dtype=np.float64)
     starts = np.arange(0, hi - lo, _SEGMENT)
     energy = []
-    for probe in (-_PROBE, 0.0, _PROBE):
+    for probe in _PROBES:
         up, low = tones.chips(timing.time(k + probe))
         contrast = np.abs(np.abs(up) ** 2 - np.abs(low) ** 2)
         energy.append(np.add.reduceat(contrast, starts))
-    early, on, late = energy
+    grid = np.array(energy)  # (probes, segments)
+    cols = np.arange(grid.shape[1])
+    best = np.clip(np.argmax(grid, axis=0), 1, len(_PROBES) - 2)
+    early, on, late = grid[best - 1, cols], grid[best, cols], grid[best + 1, cols]
     curvature = early - 2 * on + late
     peaked = curvature < 0
-    error = np.where(peaked, _PROBE * (early - late) / (2 * np.where(peaked, curvature, -1.0)), 0.0)
-    error = np.clip(error, -_PROBE, _PROBE)
+    step = _PROBES[1] - _PROBES[0]
+    vertex = step * (early - late) / (2 * np.where(peaked, curvature, -1.0))
+    error = np.clip(_PROBES[best] + np.where(peaked, vertex, 0.0), _PROBES[0], _PROBES[-1])
     ends = np.minimum(starts + _SEGMENT, hi - lo)
     centers = lo + (starts + ends) / 2.0
     return centers, error, np.where(peaked, -curvature, 0.0)
@@ -200,24 +209,28 @@ def _bend(
     return ChipTiming(line.t0, line.chip_samples, knots, offsets)
 
 
-_ACQUIRE_RATES = np.linspace(-0.04, 0.04, 9)  # relative chip-length errors tried
-_ACQUIRE_SHIFTS = np.linspace(-4.5, 4.5, 73)  # chips: the search may peak on a preamble alias
+_ACQUIRE_RATES = np.linspace(-0.04, 0.04, 17)  # relative chip-length errors tried
+_ACQUIRE_STEP = 0.125  # chips
+_ACQUIRE_EARLY = 2.5  # chips the template may end before where the search put it
 
 
 def acquire_timing(
-    y: np.ndarray, cfo: float, dev: float, guess: ChipTiming, chips: np.ndarray
+    y: np.ndarray, cfo: float, dev: float, guess: ChipTiming, chips: np.ndarray, later: float
 ) -> ChipTiming:
     """Best chip grid for the known ``chips`` (from chip 0) near ``guess``, by grid search.
 
     The sync search only knows the chip rate to a few percent, which over a 32-chip template
-    is most of a chip; matching every grid point against the known chips settles it.
+    is most of a chip, and it may peak on the preamble up to ``later`` chips before the sync
+    (the preamble two chips early differs from a T1/C1 template in only 4 chips); matching
+    every grid point against the known chips settles both.
     """
+    shifts = np.arange(-_ACQUIRE_EARLY, later + _ACQUIRE_STEP / 2, _ACQUIRE_STEP)
     n = len(chips)
     k = np.arange(n + 1, dtype=np.float64)
     scale = 1.0 + _ACQUIRE_RATES[:, None, None]
     # Stretch about the template end, which the sync search placed best.
     end = guess.t0 + n * guess.chip_samples
-    edges = end + ((k - n) * scale + _ACQUIRE_SHIFTS[None, :, None]) * guess.chip_samples
+    edges = end + ((k - n) * scale + shifts[None, :, None]) * guess.chip_samples
     tones = _ToneIntegrals(y, cfo, dev, float(edges.min()), float(edges.max()))
     up, low = tones.chips(edges.ravel())
     # np.diff over the flattened edges crosses grid points every n + 1 entries; drop those.
@@ -227,7 +240,7 @@ def acquire_timing(
     score = contrast @ (2.0 * chips - 1.0)
     i, j = np.unravel_index(int(np.argmax(score)), score.shape)
     cs = guess.chip_samples * scale[i, 0, 0]
-    t_end = end + _ACQUIRE_SHIFTS[j] * guess.chip_samples
+    t_end = end + shifts[j] * guess.chip_samples
     return ChipTiming(t0=float(t_end - n * cs), chip_samples=float(cs))
 
 
@@ -281,9 +294,38 @@ class ToneCorrelations:
 
     upper: np.ndarray
     lower: np.ndarray
+    edges: np.ndarray  # chip boundaries, channel samples
+    cfo: float  # rad/sample
+    dev: float  # rad/sample
 
     def soft(self) -> np.ndarray:
+        """Non-coherent chip metrics: which tone holds more energy."""
         return np.abs(self.upper) - np.abs(self.lower)
+
+    def coherent_soft(self, window: int = _COHERENT_WINDOW) -> np.ndarray:
+        """Chip metrics against a carrier phase carried over from the neighbouring chips.
+
+        With continuous phase, chip k starts at the phase chip k-1 started at plus that chip's
+        tone times its length. Decisions of the non-coherent pass give that phase path; the
+        neighbours' correlations, rotated along it, give the reference phase of each chip
+        (leaving the chip itself out), and the chip is then decided coherently, which is about
+        1 dB better than comparing energies. The window keeps up with residual CFO and clock.
+        """
+        soft = self.soft()
+        for _ in range(2):
+            ones = soft > 0
+            tone = np.where(ones, self.cfo + self.dev, self.cfo - self.dev)
+            path = np.concatenate([[0.0], np.cumsum(tone * np.diff(self.edges))[:-1]])
+            rotate = np.exp(-1j * path)
+            chosen = np.where(ones, self.upper, self.lower) * rotate
+            sums = np.concatenate([[0.0], np.cumsum(chosen)])
+            k = np.arange(len(chosen))
+            hi = np.minimum(k + window + 1, len(chosen))
+            lo = np.maximum(k - window, 0)
+            reference = (sums[hi] - sums[lo] - chosen) * np.conj(rotate)
+            unit = reference / np.maximum(np.abs(reference), 1e-30)
+            soft = ((self.upper - self.lower) * np.conj(unit)).real
+        return soft
 
 
 def tone_correlations(
@@ -296,6 +338,9 @@ def tone_correlations(
     return ToneCorrelations(
         upper=up * np.exp(1j * tones.omegas[0] * edges[:-1]),
         lower=low * np.exp(1j * tones.omegas[1] * edges[:-1]),
+        edges=edges,
+        cfo=cfo,
+        dev=dev,
     )
 
 

@@ -50,6 +50,9 @@ SMOOTH_BLOCKS = 3
 MIN_OVERLAP_S = 0.5e-3  # shorter excess is a power step between back-to-back bursts
 MIN_OVERLAP_BLOCKS = 3
 STEP_DB = 1.0
+# Below this burst SNR the envelope statistics of noise dominate (and real front ends' noise is
+# not quite Gaussian): no overlap is claimed there.
+MIN_OVERLAP_SNR_DB = 4.0
 OVERLAP_BRIDGE_BLOCKS = 10  # one collision's beat can fade briefly; bridge such gaps
 
 
@@ -251,12 +254,14 @@ class _ChannelTrack:
             2.0 / (self.block_len * SMOOTH_BLOCKS)
         )
         hot = smooth > np.maximum(COLLISION_Z * scatter, COLLISION_MIN_EXCESS)
+        mean_noise = float(noise.mean())
+        if float(power.mean()) < mean_noise * 10 ** (MIN_OVERLAP_SNR_DB / 10):
+            hot[:] = False
         overlaps = tuple(
             self._span(index[run[0]], index[run[-1]] + 1)
             for run in _runs(np.flatnonzero(hot))
             if int(hot[run[0] : run[-1] + 1].sum()) >= self.min_overlap_blocks
         )
-        mean_noise = float(noise.mean())
         return ChannelBurst(
             freq_hz=self.channel.freq_hz,
             start_sample=self._span(index[0], index[-1] + 1).start_sample,

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import maximum_filter1d
 
-_SAMPLES_PER_CHIP = 2.0
-
 
 @dataclass(frozen=True, slots=True)
 class SyncCandidate:
@@ -37,6 +35,7 @@ class SyncDetector:
         deviation_hz: float,
         rates: Sequence[float],
         threshold: float,
+        grid_per_chip: float,
     ) -> None:
         self.template = template
         self.threshold = threshold
@@ -46,7 +45,7 @@ class SyncDetector:
             raise ValueError("sync template must have as many 1 as 0 chips")
         samples_per_chip = sample_rate_hz / chip_rate_hz
         self.lag = max(1, round(sample_rate_hz / (4.0 * deviation_hz)))
-        self.step = max(1, round(samples_per_chip / _SAMPLES_PER_CHIP))
+        self.step = max(1, round(samples_per_chip / grid_per_chip))
         self.window = max(1, round(samples_per_chip))
         self.chip_samples = [samples_per_chip / r for r in rates]
         self._nominal = int(np.argmin(np.abs(np.asarray(rates) - 1.0)))
@@ -61,7 +60,8 @@ class SyncDetector:
         self._offsets = [o - self.lead for o in offsets]
         lowest = min(int(o.min()) for o in self._offsets)
         # Channel samples needed before grid point q*step to score it.
-        self.history = (1 - lowest) * self.step + self.window + self.lag
+        self.smooth = max(1, round(samples_per_chip / self.step))  # grid points per chip
+        self.history = (self.smooth - lowest) * self.step + self.window + self.lag
         # Peaks closer than a template are the same burst (a C1 B marker repeats the sync word).
         self.peak_distance = max(1, round(n * samples_per_chip / self.step))
 
@@ -74,8 +74,8 @@ class SyncDetector:
         ``y[i]`` is channel sample ``base + i``; it must reach back ``history`` samples before
         ``q_lo * step``.
         """
-        # One grid point before the earliest tap, for the power smoothing below.
-        lowest = min(int(o.min()) for o in self._offsets) - 1
+        # Grid points before the earliest tap, for the power smoothing below.
+        lowest = min(int(o.min()) for o in self._offsets) - (self.smooth - 1)
         first = (q_lo + lowest) * self.step  # absolute index of the first summed lag product
         lo = first - (self.window - 1) - self.lag - base
         hi = (q_hi - 1) * self.step + 1 - base
@@ -87,10 +87,13 @@ class SyncDetector:
         end = self.window - 1 + (count - 1) * self.step + 1
         for i in range(self.window):
             z += u[self.window - 1 - i : end - i : self.step]
-        power = z.real**2 + z.imag**2
-        # Mean of neighbouring grid points: about a chip's worth, so it does not matter whether a
-        # tap lands on a chip centre or on a transition.
-        power[1:] = 0.5 * (power[1:] + power[:-1])
+        raw = z.real**2 + z.imag**2
+        # Mean over a chip's worth of grid points, so it does not matter whether a tap lands on
+        # a chip centre or on a transition.
+        power = raw.copy()
+        for i in range(1, self.smooth):
+            power[i:] += raw[:-i]
+        power /= self.smooth
         width = q_hi - q_lo
         # The template's power is taken on the nominal-rate taps for every rate: the signal is
         # stationary over a template, and this halves the work.

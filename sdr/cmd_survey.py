@@ -39,7 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print the survey as JSON")
     parser.add_argument("--html", metavar="REPORT.html", help="write a self-contained HTML report")
-    parser.add_argument("--csv", metavar="DIR", help="write meters.csv, channels.csv, placement.csv")
+    parser.add_argument(
+        "--csv", metavar="DIR", help="write meters.csv, channels.csv and placement.csv"
+    )
     parser.add_argument("--rate", type=quantity_arg, help="sample rate, e.g. 2.4M")
     parser.add_argument("--center", type=quantity_arg, help="centre frequency, e.g. 868.625M")
     parser.add_argument("--format", choices=SAMPLE_FORMATS, help="sample format of raw files")

@@ -63,10 +63,13 @@ def run_rtl433(
     exe = rtl433_path()
     if exe is None:
         raise FileNotFoundError("rtl_433 is not installed (Debian package rtl-433)")
-    cmd = [exe, "-F", "json", "-r", str(path)]
+    rate, center = f"{sample_rate_hz / 1e3:g}k", f"{center_freq_hz / 1e6:.6f}M"
+    # rtl_433 lets rate/centre tokens in a file name (e.g. "_2400k") override -s/-f; tokens
+    # in a "PREFIX:" before the path override the name, so the flags' values are forced there.
+    cmd = [exe, "-F", "json", "-r", f"{rate}_{center}:{path}"]
     for protocol in protocols:
         cmd += ["-R", str(protocol)]
-    cmd += ["-s", f"{sample_rate_hz / 1e3:g}k", "-f", f"{center_freq_hz / 1e6:.6f}M", *extra_args]
+    cmd += ["-s", rate, "-f", center, *extra_args]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.run(

@@ -87,6 +87,10 @@ class Scenario:
     meters: tuple[MeterSpec, ...]
     locations: tuple[LocationSpec, ...]
 
+    @property
+    def num_samples(self) -> int:
+        return round(self.duration_s * self.sample_rate_hz)
+
 
 @dataclass(frozen=True, slots=True)
 class Heard:
@@ -271,7 +275,7 @@ def recording_name(scenario: Scenario, location: LocationSpec) -> str:
 def schedule(scenario: Scenario, rng: np.random.Generator) -> list[Transmission]:
     """Every transmission that fits inside the recording, in time order, without levels."""
     fs = scenario.sample_rate_hz
-    total = int(round(scenario.duration_s * fs))
+    total = scenario.num_samples
     planned: list[tuple[int, MeterSpec, int, bytes]] = []
     for meter in scenario.meters:
         access = meter.first_access if meter.first_access is not None else int(rng.integers(256))
@@ -279,7 +283,7 @@ def schedule(scenario: Scenario, rng: np.random.Generator) -> list[Transmission]
         t = float(rng.uniform(0, meter.interval_s))
         while True:
             frame = telegram_bytes(meter, access, reading)
-            start = int(round(t * fs))
+            start = round(t * fs)
             if start >= total:
                 break
             planned.append((start, meter, access, frame))
@@ -348,7 +352,7 @@ def _render_location(scenario: Scenario, location: LocationSpec,
                      transmissions: list[Transmission], path: Path,
                      rng: np.random.Generator) -> None:
     fs = scenario.sample_rate_hz
-    total = int(round(scenario.duration_s * fs))
+    total = scenario.num_samples
     sigma = math.sqrt(10 ** (location.noise_dbfs(fs) / 10) / 2)
     mine = [t for t in transmissions if location.name in t.heard]
     waves: dict[int, np.ndarray] = {}
@@ -410,7 +414,7 @@ def simulate(scenario: Scenario, out_dir: str | Path) -> dict[str, Any]:
         "sample_rate_hz": fs,
         "center_freq_hz": scenario.center_freq_hz,
         "duration_s": scenario.duration_s,
-        "num_samples": int(round(scenario.duration_s * fs)),
+        "num_samples": scenario.num_samples,
         "seed": scenario.seed,
         "locations": locations,
         "meters": [

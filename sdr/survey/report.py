@@ -7,17 +7,13 @@ import html
 import io
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure  # used without pyplot: no GUI backend, works headless
 
-matplotlib.use("Agg")  # files only; never a window (the CLI may run headless)
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from sdr.errors import UserError  # noqa: E402
-from sdr.survey.analysis import LocationReport, Survey  # noqa: E402
-from sdr.survey.collisions import meter_channel  # noqa: E402
+from sdr.errors import UserError
+from sdr.survey.analysis import LocationReport, Survey
+from sdr.survey.collisions import meter_channel
 
 RECEIVED, WEAK, COLLIDED, COLLISION = "#2a9d4b", "#d62728", "#ff8c00", "#ffb347"
 
@@ -35,7 +31,6 @@ img { max-width: 100%; } .note { color: #666; font-size: 0.9em; }
 def _png(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
-    plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -43,11 +38,19 @@ def _img(fig: Figure, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{_png(fig)}">'
 
 
+def _finish_bars(ax: Axes, ylabel: str, title: str) -> None:
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize="small", loc="best")
+    ax.grid(axis="y", alpha=0.3)
+
+
 def rssi_figure(survey: Survey) -> Figure:
     """Median RSSI (bar) with the 10-90 % range per meter and location."""
     meters = survey.meter_ids()
     labels = [loc.label for loc in survey.locations]
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(meters) + 2), 3.6))
+    fig = Figure(figsize=(max(6.0, 0.9 * len(meters) + 2), 3.6))
+    ax = fig.subplots()
     width = 0.8 / max(len(labels), 1)
     x = np.arange(len(meters))
     for k, loc in enumerate(survey.locations):
@@ -61,17 +64,15 @@ def rssi_figure(survey: Survey) -> Figure:
         ax.bar(x + (k - (len(labels) - 1) / 2) * width, np.array(med) + 100, width, bottom=-100,
                yerr=[lo, hi], capsize=2, label=loc.label)
     ax.set_xticks(x, meters, rotation=30, ha="right")
-    ax.set_ylabel("RSSI (dBFS)")
-    ax.set_title("RSSI per meter and location (median, 10-90 %)")
-    ax.legend(fontsize="small")
-    ax.grid(axis="y", alpha=0.3)
+    _finish_bars(ax, "RSSI (dBFS)", "RSSI per meter and location (median, 10-90 %)")
     return fig
 
 
 def timeline_figure(loc: LocationReport) -> Figure:
     """Received telegrams, losses (weak signal / collision) and detected collisions over time."""
     meters = list(loc.meters)
-    fig, ax = plt.subplots(figsize=(11, 0.45 * len(meters) + 1.4))
+    fig = Figure(figsize=(11, 0.45 * len(meters) + 1.4))
+    ax = fig.subplots()
     for row, m in enumerate(meters):
         freq = meter_channel(m.stats)
         for channel in loc.channels:
@@ -97,7 +98,8 @@ def timeline_figure(loc: LocationReport) -> Figure:
 def occupancy_figure(survey: Survey) -> Figure:
     locs = [loc for loc in survey.locations if loc.collisions_available]
     freqs = sorted({c.freq_hz for loc in locs for c in loc.channels})
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    fig = Figure(figsize=(7, 3.2))
+    ax = fig.subplots()
     width = 0.8 / max(len(freqs), 1)
     x = np.arange(len(locs))
     for k, freq in enumerate(freqs):
@@ -112,16 +114,14 @@ def occupancy_figure(survey: Survey) -> Figure:
             ax.annotate(f"{count} coll.", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                         ha="center", va="bottom", fontsize="x-small")
     ax.set_xticks(x, [loc.label for loc in locs])
-    ax.set_ylabel("occupancy (% of time)")
-    ax.set_title("Channel occupancy and collisions")
-    ax.legend(fontsize="small")
-    ax.grid(axis="y", alpha=0.3)
+    _finish_bars(ax, "occupancy (% of time)", "Channel occupancy and collisions")
     return fig
 
 
 def placement_figure(survey: Survey) -> Figure:
     ranked = list(survey.placement)
-    fig, ax = plt.subplots(figsize=(7, 0.5 * len(ranked) + 1.2))
+    fig = Figure(figsize=(7, 0.5 * len(ranked) + 1.2))
+    ax = fig.subplots()
     y = np.arange(len(ranked))[::-1]
     ax.barh(y, [100 * p.mean_reception_ratio for p in ranked], color="#4c72b0")
     for yy, p in zip(y, ranked, strict=True):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -156,14 +157,11 @@ def transmission_steps(
         return [], None
     ac_steps = [
         (b - a) % ACCESS_MODULO if a is not None and b is not None else None
-        for a, b in zip(access[:-1], access[1:], strict=True)
+        for a, b in pairwise(access)
     ]
     per_step = [dt / n for dt, n in zip(dts, ac_steps, strict=True) if n]
-    if per_step:
-        first_guess = float(np.median(per_step))
-    else:
-        # No usable access numbers: the shortest gaps are single steps (losses only lengthen).
-        first_guess = float(np.percentile(dts, 25))
+    # Without usable access numbers the shortest gaps are single steps (losses only lengthen).
+    first_guess = float(np.median(per_step)) if per_step else float(np.percentile(dts, 25))
     if first_guess <= 0:
         return [1] * len(dts), None
     steps = []

@@ -91,16 +91,26 @@ def binomial_tail(n: int, k: int, p: float) -> float:
     return sum(comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1))
 
 
-def test_t1_near_the_soft_decision_limit() -> None:
-    # Ideal ML 3-of-6 decisions reach 10 % PER near 9.6 dB; at 10.5 dB a receiver within
-    # 0.5 dB of that has PER <= 10 %. With 24 telegrams, 7+ failures has probability < 3 %
-    # when PER is 10 %.
-    n = 24
-    assert binomial_tail(n, 7, 0.10) < 0.03
+@pytest.mark.parametrize(
+    ("mode", "fmt", "ecn0_db"),
+    [
+        (T1, FrameFormat.A, 10.0),
+        (C1, FrameFormat.A, 10.5),
+        (C1, FrameFormat.B, 11.5),
+        (S1, FrameFormat.A, 9.5),
+    ],
+)
+def test_near_the_sensitivity_goal(mode, fmt, ecn0_db: float) -> None:
+    # Issue 4 goals for 10 % PER: T1 <= 10 dB, C1 <= 10.5 dB, S1 <= 9.5 dB (soft-decision
+    # limits: ML 3-of-6 10 % near 9.6 dB, Manchester pairs with phase 8.7 dB; C1 B has no
+    # CRC-aided correction, its hard-decision bound is 11.7 dB). A receiver meeting the goal
+    # fails 6+ of 20 telegrams with probability < 1.2 %.
+    n = 20
+    assert binomial_tail(n, 6, 0.10) < 0.012
     rng = np.random.default_rng(4)
-    samples, sent = make_stream([(T1, FrameFormat.A)] * n, 10.5, rng, gap_s=0.002)
-    results = run(Receiver(FS, FC, [T1]), samples)
-    assert n - len(matched(results, sent)) < 7
+    samples, sent = make_stream([(mode, fmt)] * n, ecn0_db, rng, gap_s=0.002)
+    results = run(Receiver(FS, FC, [mode]), samples)
+    assert n - len(matched(results, sent)) < 6
     assert not false_frames(results, sent)
 
 

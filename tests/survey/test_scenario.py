@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -92,7 +93,7 @@ def test_schedule_follows_interval_and_access_numbers(simulated):
         m = meters[meter_id]
         assert np.all(np.abs(gaps - m["interval_s"]) <= m["jitter_s"] + 1e-6)
         access = [t["access_number"] for t in sent]
-        assert all((b - a) % 256 == 1 for a, b in zip(access, access[1:], strict=False))
+        assert all((b - a) % 256 == 1 for a, b in pairwise(access))
         assert all(t["end_sample"] <= truth["num_samples"] for t in sent)
 
 
