@@ -115,7 +115,7 @@ def make_stream(
 ) -> Stream:
     """A cu8 recording at 2.4 Msps / 868.625 MHz with ``count`` telegrams of ``cases`` in turn."""
     bursts: list[BurstSpec] = random_bursts(cases, count, rng, link_length, cfo_hz, chip_rate_error)
-    settings = StreamSettings(RATE_HZ, CENTER_HZ, ecn0_db)
+    settings = StreamSettings.for_modes(cases, RATE_HZ, CENTER_HZ, ecn0_db)
     segments, sent = [], []
     for samples, telegram in render_stream(bursts, settings, rng, gap_s):
         segments.append(samples)

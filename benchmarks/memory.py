@@ -43,7 +43,7 @@ def main(minutes: float) -> dict:
 
     rng = np.random.default_rng(7)
     bursts = random_bursts(list(CASES.values()), 40, rng, 40)
-    settings = StreamSettings(RATE_HZ, CENTER_HZ, 20.0)
+    settings = StreamSettings.for_modes(list(CASES.values()), RATE_HZ, CENTER_HZ, 20.0)
     # Kept as cu8 bytes and converted chunk by chunk, as when reading a file.
     block = encode_samples(
         np.concatenate([s for s, _ in render_stream(bursts, settings, rng, (0.1, 0.3))])[

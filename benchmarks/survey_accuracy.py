@@ -1,12 +1,15 @@
 """Survey accuracy against the building simulator's truth, over random buildings.
 
     python3 benchmarks/survey_accuracy.py [--seeds 1,2,3] [--meters 10] [--locations 2]
-        [--duration 20] [--keep DIR]
+        [--duration 30] [--keep DIR]
 
 For each seed: simulate a random building (``sdr.scenario.random_scenario``), survey every
 location's recording, and score it (``sdr.survey.truth``). Prints per-meter reception-ratio
 errors (percentage points), collision recall over detectable collisions, recall over all
-overlaps, the false-detection rate, and the time taken.
+overlaps, the false-detection rate, lost telegrams attributed to collisions against the truth
+(a lost transmission that overlapped another one heard there), and the time taken. Meters send
+every 0.2-0.6 s (accelerated) so that each has 50-150 transmissions: one transmission more or
+less at a recording's edge is then at most 2 points of reception ratio.
 """
 
 from __future__ import annotations
@@ -87,7 +90,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--meters", type=int, default=10)
     parser.add_argument("--locations", type=int, default=2)
-    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--keep", help="write recordings here instead of a temporary directory")
     args = parser.parse_args()
     errors: list[float] = []

@@ -1,7 +1,9 @@
 """Decode one sync candidate into a Frame, a DecodeFailure, or nothing (a chance noise match).
 
-Runs only where the sync search fired: CFO and deviation from the known chips, chip timing
-fitted over the whole burst, soft chips, soft line decoding, CRC-aided correction. On the
+Runs only where the sync search fired: chip grid acquired on the known template chips, CFO
+and deviation from them (data-aided), chip timing tracked over the whole burst, soft chips
+(coherent, with the carrier phase carried along the continuous-phase path; Manchester pairs
+as one symbol), soft line decoding, CRC-aided correction. On the
 868.95 MHz channel one ``543D`` match can be T1, C1 format A or C1 format B (SPEC.md §1.4);
 each plausible reading is decoded and the CRCs decide.
 """
@@ -24,7 +26,13 @@ from dsp.demod import (
     tone_correlations,
 )
 from dsp.sync import SyncCandidate
-from protocol.coding import CHIPS_PER_BYTE, decode_bits_soft, decode_soft, manchester_violations
+from protocol.coding import (
+    CHIPS_PER_BYTE,
+    SoftDecision,
+    decode_bits_soft,
+    decode_soft,
+    manchester_violations,
+)
 from protocol.framing import block_spans, on_air_length, strip_crcs
 from protocol.modes import (
     C1_MARKER_FORMAT_A,
@@ -209,7 +217,7 @@ class BurstDecoder:
         timing: ChipTiming,
         data_start: int,
         n_bytes: int,
-    ):
+    ) -> SoftDecision:
         line_code = reading.mode.line_code
         count = n_bytes * CHIPS_PER_BYTE[line_code]
         if line_code is LineCode.MANCHESTER:

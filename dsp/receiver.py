@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dsp.burst import BurstDecoder, ChannelGeometry
-from dsp.channelizer import Channelizer
+from dsp.channelizer import Channelizer, ChannelPlan
 from dsp.modulate import channel_offset_hz
 from dsp.sync import SyncCandidate, SyncDetector
 from dsp.types import IQChunk
@@ -116,7 +116,7 @@ class Receiver:
         ]
         self.reset()
 
-    def _make_channel(self, modes: tuple[ModeSpec, ...], plan) -> _Channel:
+    def _make_channel(self, modes: tuple[ModeSpec, ...], plan: ChannelPlan) -> _Channel:
         rate = plan.output_rate_hz(self.sample_rate_hz)
         lead = modes[0]
         template = _PREAMBLE_CHIPS + lead.sync_chips

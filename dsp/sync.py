@@ -48,7 +48,9 @@ class SyncDetector:
         self.step = max(1, round(samples_per_chip / grid_per_chip))
         self.window = max(1, round(samples_per_chip))
         self.chip_samples = [samples_per_chip / r for r in rates]
-        self._nominal = int(np.argmin(np.abs(np.asarray(rates) - 1.0)))
+        # Template power is summed on the taps of the slowest rate, whose span covers every
+        # other rate's taps (see ``scores``).
+        self._widest = int(np.argmax(self.chip_samples))
         n = len(chips)
         centre_shift = self.lag / 2 + (self.window - 1) / 2
         offsets = [
@@ -60,7 +62,9 @@ class SyncDetector:
         self._offsets = [o - self.lead for o in offsets]
         lowest = min(int(o.min()) for o in self._offsets)
         # Channel samples needed before grid point q*step to score it.
-        self.smooth = max(1, round(samples_per_chip / self.step))  # grid points per chip
+        # Grid points per (slowest) chip: the power smoothing window, so it leaves no gaps
+        # between the widest taps.
+        self.smooth = max(1, int(np.ceil(max(self.chip_samples) / self.step)))
         self.history = (self.smooth - lowest) * self.step + self.window + self.lag
         # Peaks closer than a template are the same burst (a C1 B marker repeats the sync word).
         self.peak_distance = max(1, round(n * samples_per_chip / self.step))
@@ -95,10 +99,10 @@ class SyncDetector:
             power[i:] += raw[:-i]
         power /= self.smooth
         width = q_hi - q_lo
-        # The template's power is taken on the nominal-rate taps for every rate: the signal is
-        # stationary over a template, and this halves the work.
+        # One template power for all rates, over the slowest rate's span (which holds every
+        # rate's taps; smoothed power leaves no gaps between them): half the work of one each.
         norm = np.zeros(width, dtype=np.float32)
-        for off in self._offsets[self._nominal] - lowest:
+        for off in self._offsets[self._widest] - lowest:
             norm += power[off : off + width]
         best = np.zeros(width, dtype=np.float32)
         which = np.zeros(width, dtype=np.int8)
@@ -115,8 +119,8 @@ class SyncDetector:
             best[better] = energy[better]
             which[better] = r
         # |sum c z| <= sqrt(N sum |z|^2): equality for a clean match; few live taps score low.
-        # The bound holds for the nominal taps only, so clip where another rate's taps reach
-        # into more power (the edge of a burst).
+        # With the shared power the bound is approximate (a faster rate's last tap may sit a
+        # grid point later), hence the clip.
         norm *= len(self._signs)
         score = np.sqrt(best / np.maximum(np.maximum(norm, best), 1e-30))
         return score, which

@@ -267,7 +267,7 @@ def summary_line(result: SessionResult) -> str:
     s = result.source
     parts = [
         f"{result.telegrams} telegram(s)",
-        f"{s.samples_received / result.sample_rate_hz:.3f} s of samples",
+        f"{s.samples_delivered / result.sample_rate_hz:.3f} s of samples",
         f"{s.overflows} overflow(s) ({s.samples_dropped} samples dropped)",
     ]
     if result.duplicates:

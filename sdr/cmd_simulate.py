@@ -177,7 +177,20 @@ class StreamSettings:
     sample_rate_hz: float = DEFAULT_RATE_HZ
     center_freq_hz: float = DEFAULT_CENTER_HZ
     ecn0_db: float | None = None  # None: no noise
-    reference_chip_rate_hz: float = 100e3  # bursts of slower modes are scaled to equal Ec/N0
+    # The fastest mode in the stream has amplitude 1; slower modes are scaled to equal Ec/N0.
+    reference_chip_rate_hz: float = 100e3
+
+    @classmethod
+    def for_modes(
+        cls,
+        mode_formats: Sequence[ModeFormat],
+        sample_rate_hz: float = DEFAULT_RATE_HZ,
+        center_freq_hz: float = DEFAULT_CENTER_HZ,
+        ecn0_db: float | None = None,
+    ) -> StreamSettings:
+        """Settings whose loudest bursts (the fastest mode's) have amplitude 1."""
+        fastest = max(mf.mode.chip_rate_hz for mf in mode_formats)
+        return cls(sample_rate_hz, center_freq_hz, ecn0_db, fastest)
 
     @property
     def file_scale(self) -> float:
@@ -370,13 +383,14 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--length must be between {SHORT_TPL_LEN} and 246 bytes")
     out = Path(args.out)
     hints = parse_name_tokens(out.name)
-    settings = StreamSettings(
-        sample_rate_hz=args.rate or hints.sample_rate_hz or DEFAULT_RATE_HZ,
-        center_freq_hz=args.center or hints.center_freq_hz or DEFAULT_CENTER_HZ,
-        ecn0_db=args.ecn0,
+    mode_formats = parse_mode_formats(args.mode, FrameFormat(args.format))
+    settings = StreamSettings.for_modes(
+        mode_formats,
+        args.rate or hints.sample_rate_hz or DEFAULT_RATE_HZ,
+        args.center or hints.center_freq_hz or DEFAULT_CENTER_HZ,
+        args.ecn0,
     )
     rng = np.random.default_rng(args.seed)
-    mode_formats = parse_mode_formats(args.mode, FrameFormat(args.format))
     bursts = random_bursts(mode_formats, args.count, rng, args.length, args.cfo, args.rate_error)
     generator = {
         "command": "wmbus simulate",

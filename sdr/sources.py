@@ -51,6 +51,7 @@ class TunerSettings:
 @dataclass(frozen=True, slots=True)
 class SourceStats:
     samples_received: int  # from the device, including dropped ones
+    samples_delivered: int  # handed on to the consumer
     samples_dropped: int  # lost to queue overflows
     overflows: int  # blocks dropped because the consumer was behind
     lost: str | None  # why the source ended by itself (device gone), else None
@@ -84,6 +85,7 @@ class LiveSource:
         self._lost: str | None = None
         self._consumed_to_end = False
         self._delivered = 0
+        self._missing = 0
         # (start_sample of the chunk after the gap, samples missing there), consumer numbering
         self.gaps: list[tuple[int, int]] = []
 
@@ -157,9 +159,10 @@ class LiveSource:
                 self._consumed_to_end = True
                 return
             device_start, samples = item
-            missing = device_start - self._delivered - sum(n for _, n in self.gaps)
+            missing = device_start - self._delivered - self._missing
             if missing:
                 self.gaps.append((self._delivered, missing))
+                self._missing += missing
             # --duration counts device time, drops included.
             if max_samples is not None and device_start + len(samples) >= max_samples:
                 if device_start < max_samples:
@@ -189,7 +192,9 @@ class LiveSource:
         return self._lost if self._consumed_to_end else None
 
     def stats(self) -> SourceStats:
-        return SourceStats(self._received, self._dropped, self._overflows, self.lost)
+        return SourceStats(
+            self._received, self._delivered, self._dropped, self._overflows, self.lost
+        )
 
 
 # -- rtl_tcp ---------------------------------------------------------------------------------

@@ -209,14 +209,7 @@ API int rtlsdr_set_tuner_bandwidth(rtlsdr_dev_t *dev, uint32_t bw)
     return 0;
 }
 
-API int rtlsdr_set_agc_mode(rtlsdr_dev_t *dev, int on)
-{
-    (void)dev;
-    log_call("set_agc_mode %d", on);
-    return 0;
-}
-
-/* Settings a wM-Bus receiver never changes: accepted and logged. */
+/* Settings the fake has no use for: accepted and logged. */
 #define ACCEPT_INT_SETTING(name)                  \
     API int rtlsdr_##name(rtlsdr_dev_t *dev, int on) \
     {                                             \
@@ -224,6 +217,7 @@ API int rtlsdr_set_agc_mode(rtlsdr_dev_t *dev, int on)
         log_call(#name " %d", on);                \
         return 0;                                 \
     }
+ACCEPT_INT_SETTING(set_agc_mode)
 ACCEPT_INT_SETTING(set_direct_sampling)
 ACCEPT_INT_SETTING(set_offset_tuning)
 ACCEPT_INT_SETTING(set_bias_tee)

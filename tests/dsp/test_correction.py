@@ -54,15 +54,26 @@ def test_strong_errors_are_not_guessed_away() -> None:
     assert fixed.block_ok.count(False) == 1
 
 
-def test_no_correction_without_a_clean_block_or_in_long_format_b_blocks() -> None:
+def test_no_correction_without_a_clean_block() -> None:
     rng = np.random.default_rng(3)
     raw = add_crcs(DATA, FrameFormat.A)
     soft = soft_chips(raw, LineCode.NRZ, rng)
     for block_start in (0, 12, 30, 48):  # one weak error in every block
         soft[8 * block_start + 3] *= -0.05
-    assert not correct(decode_soft(soft, LineCode.NRZ), FrameFormat.A).ok
-    raw_b = add_crcs(DATA, FrameFormat.B)
-    soft_b = soft_chips(raw_b, LineCode.NRZ, rng)
-    soft_b[20] *= -0.05
-    fixed = correct(decode_soft(soft_b, LineCode.NRZ), FrameFormat.B)
+    fixed = correct(decode_soft(soft, LineCode.NRZ), FrameFormat.A)
     assert not fixed.ok and fixed.corrections == 0
+
+
+def test_long_format_b_block_gets_one_close_call_only() -> None:
+    rng = np.random.default_rng(4)
+    raw = add_crcs(DATA, FrameFormat.B)
+    soft = soft_chips(raw, LineCode.NRZ, rng)
+    soft[20] *= -0.05  # a close call: repaired
+    fixed = correct(decode_soft(soft, LineCode.NRZ), FrameFormat.B)
+    assert fixed.ok and fixed.raw == raw and fixed.corrections == 1
+    soft = soft_chips(raw, LineCode.NRZ, rng)
+    soft[[20, 200]] *= -0.02  # two close calls: more than one change
+    assert not correct(decode_soft(soft, LineCode.NRZ), FrameFormat.B).ok
+    soft = soft_chips(raw, LineCode.NRZ, rng)
+    soft[20] *= -0.6  # wrong, but not a close call compared with the other bits
+    assert not correct(decode_soft(soft, LineCode.NRZ), FrameFormat.B).ok

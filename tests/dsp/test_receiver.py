@@ -136,6 +136,15 @@ def test_chunks_of_one_sample() -> None:
     assert run(receiver, samples, 1) == reference
 
 
+@pytest.mark.parametrize(("fs", "fc"), [(1.0e6, 868.95e6), (2.048e6, 868.625e6), (3.2e6, 868.7e6)])
+def test_other_sample_rates_and_centres(fs: float, fc: float) -> None:
+    receiver = Receiver(fs, fc)
+    bursts = [(m, f) for m in receiver.covered_modes for f in m.frame_formats]
+    rng = np.random.default_rng(11)
+    samples, sent = make_stream(bursts, 14.0, rng, sample_rate_hz=fs, center_freq_hz=fc)
+    assert matched(run(receiver, samples, 65536), sent) == sent
+
+
 def test_noise_gives_no_frames_and_no_failures() -> None:
     rng = np.random.default_rng(7)
     receiver = Receiver(FS, FC)

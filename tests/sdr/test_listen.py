@@ -4,12 +4,14 @@ stand-in librtlsdr, publishing to a real mosquitto; unplug and Ctrl-C behaviour.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import signal
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import require_shared
 from tests.sdr.test_listen_support import (
     ISSUE48,
     ISSUE48_SAMPLES,
@@ -24,6 +26,7 @@ from tests.sdr.test_listen_support import (
     running_until_telegrams,
     serving,
     soapy_pythonpath,
+    synthetic_recording,
     wait_for,
     wmbus,
     wmbus_with_fake_rtlsdr,
@@ -146,6 +149,32 @@ def test_every_telegram_reaches_an_mqtt_subscriber(looped: Served) -> None:
     assert [e["event"] for e in events] == ["started", *["telegram"] * 7, "stopped"]
     assert events[-1]["telegrams"] == 7
     assert re.search(r"MQTT (\d+) delivered, 0 dropped", done.stderr)
+
+
+def test_home_assistant_discovery_for_a_meter_with_its_key(tmp_path: Path) -> None:
+    rows = require_shared("corpus/public.jsonl").read_text().splitlines()
+    row = next(r for r in map(json.loads, rows) if r["id"] == "xmq-picoflux-mywater-e2f1afd5")
+    recording = synthetic_recording(
+        tmp_path / "water_868.625M_2400k.cu8", [("T1", row["hex"])], 2.4e6, 868.625e6
+    )
+    with mosquitto() as port, serving(tmp_path, recording) as served:
+        sub = Subscriber(port)
+        done = wmbus(
+            "listen", "--rtl-tcp", served.address, "--json", "--key",
+            f"{row['meter_id']}={row['key']}", "--mqtt", f"127.0.0.1:{port}", "--mqtt-name",
+            "hall", "--ha-discovery",
+        )
+        wait_for(lambda: ("wmbus/status/hall", b"offline", False) in sub.messages)
+        sub.close()
+    [telegram] = json_lines(done.stdout)
+    assert telegram["security"] == "decrypted" and telegram["meter_id"] == row["meter_id"]
+    configs = [
+        (t, json.loads(p)) for t, p, _ in sub.messages
+        if t.startswith(f"homeassistant/sensor/wmbus_{telegram['manufacturer']}_{row['meter_id']}/")
+    ]
+    state_topic = f"wmbus/meter/{telegram['manufacturer']}/{row['meter_id']}"
+    assert configs and all(c["state_topic"] == state_topic for _, c in configs)
+    assert any(c.get("device_class") == "water" for _, c in configs)
 
 
 def test_broker_down_decoding_goes_on_and_drops_are_reported(looped: Served) -> None:

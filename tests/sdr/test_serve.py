@@ -42,7 +42,11 @@ def test_clients_get_the_recording_byte_for_byte_one_after_another(tmp_path: Pat
             client.set_center_freq(868.625e6)
             assert read_all(client) == original  # then EOF: the server closed the connection
             client.close()
-        log = wait_for(lambda: served.log.count("closing connection") == 2 and served.log)
+        wait_for(lambda: served.log.count("closing connection") == 2)
+    # SIGTERM (sent on leaving `serving`) ends the server cleanly, its log complete.
+    assert served.proc.returncode == 0
+    log = served.log
+    assert log.endswith("wmbus serve: stopped after 2 client(s)\n")
     assert log.count("connected") == 2
     assert "sample rate 2.4 Msps (the recording's rate)" in log
     assert "tuned to 868.625 MHz (the recording's centre)" in log
@@ -101,7 +105,9 @@ def test_rtl_433_decodes_t1_and_c1_telegrams_through_the_server(tmp_path: Path) 
             text=True,
             timeout=30,
         )
-        log = served.log
+        log = wait_for(
+            lambda: "tuned to" in served.log and "sample rate" in served.log and served.log
+        )
     messages = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert [m["mode"] for m in messages] == ["T", "C"], done.stderr
     # rtl_433 prints L two lower and appends the last block's CRC (PEERS.md): compare from C on.
