@@ -1,6 +1,6 @@
 """Survey accuracy against the building simulator's truth, over random buildings.
 
-    python3 benchmarks/survey_accuracy.py [--seeds 1,2,3] [--meters 10] [--locations 2]
+    python3 -m benchmarks.survey_accuracy [--seeds 1,2,3] [--meters 10] [--locations 2]
         [--duration 30] [--keep DIR]
 
 For each seed: simulate a random building (``sdr.scenario.random_scenario``), survey every
@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if __package__ in (None, ""):  # ``python3 benchmarks/survey_accuracy.py``
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from protocol.decoder import Decoder
 from protocol.modes import MODES

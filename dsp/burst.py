@@ -44,6 +44,7 @@ from protocol.modes import (
 from protocol.types import Burst, DecodeFailure, FailureReason, Frame
 
 MIN_DATA_BYTES = 11  # L C M A CI: a frame without CI has no payload and only one CRC block
+PREAMBLE_HOPS = 4  # acquisitions further on when a candidate sits deep in a long preamble
 MAX_SYNC_ERRORS = 3  # of the 32-40 template chips; the preamble two chips early has 4
 MAX_MARKER_ERRORS = 2  # C1 format marker: 16 chips, a random match has ~0.2 % chance
 MAX_VIOLATION_RATIO = 0.2  # coding violations per code word above which it is not a burst
@@ -99,15 +100,20 @@ def _chips(text: str) -> np.ndarray:
 
 
 class BurstDecoder:
-    """Decodes candidates of one channel; ``samples(start, stop)`` gives channel samples."""
+    """Decodes the sync candidates of one channel (S1, or T1 and C1 on 868.95 MHz)."""
 
     def __init__(self, modes: Sequence[ModeSpec], template: str, geometry: ChannelGeometry) -> None:
         self.readings = readings_for(modes, template)
-        # S1's sync differs from its preamble in 8 of 24 chips, T1/C1's in 4 of 16: the search
-        # can peak far up the T1/C1 preamble.
-        self.later = 4.5 if modes[0].line_code is LineCode.MANCHESTER else 16.5
+        # How far after the search's peak the template may end. T1/C1's sync differs from its
+        # preamble in 4 of 16 chips: the search can peak anywhere in a T1/C1 preamble, up to 19
+        # chips before the sync ends (T1: 38 preamble chips, 32 of them in the template, 10
+        # sync chips). S1's differs in 8 of 24, yet at low SNR it can peak 8 chips early.
+        self.later = 12.5 if modes[0].line_code is LineCode.MANCHESTER else 22.5
         self.template = _chips(template)
+        self._preamble = np.arange(len(template)) % 2 == 1  # "0101...": template-long preamble
         self.geometry = geometry
+        # Lag (samples) at which the two tones are a quarter turn apart either way.
+        self.lag = max(1, round(geometry.sample_rate_hz / (4 * modes[0].deviation_hz)))
 
     def decode(
         self,
@@ -127,8 +133,16 @@ class BurstDecoder:
             t0=t_end - n_tmpl * candidate.chip_samples, chip_samples=candidate.chip_samples
         )
         cfo = frequency_offset(y, guess.t0, t_end)
-        timing = acquire_timing(y, cfo, dev_nominal, guess, self.template, self.later)
-        timing = fit_timing(y, cfo, dev_nominal, timing, 0, n_tmpl)
+        for _ in range(PREAMBLE_HOPS):
+            timing, decided = acquire_timing(y, self.lag, guess, self.template, self.later)
+            if np.count_nonzero(decided != self.template.astype(bool)) <= MAX_SYNC_ERRORS + 2:
+                break  # (a little slack: lag-product decisions are noisier)
+            if np.count_nonzero(decided != self._preamble) > 1:
+                return None
+            # Still inside a long preamble: look further on.
+            guess = guess.shifted(int(self.later))
+        else:
+            return None
         cfo, dev = refine_carrier(y, cfo, dev_nominal, timing, self.template)
         timing = fit_timing(y, cfo, dev, timing, 0, n_tmpl)
         # Chip decisions on the template itself: a preamble or noise match leaves many wrong.

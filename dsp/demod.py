@@ -209,39 +209,60 @@ def _bend(
     return ChipTiming(line.t0, line.chip_samples, knots, offsets)
 
 
-_ACQUIRE_RATES = np.linspace(-0.04, 0.04, 17)  # relative chip-length errors tried
-_ACQUIRE_STEP = 0.125  # chips
+_ACQUIRE_RATE = 0.04  # relative chip-length error searched either way
 _ACQUIRE_EARLY = 2.5  # chips the template may end before where the search put it
+# (rate step, shift step in chips): a coarse pass, then a fine one around its best point
+_ACQUIRE_PASSES = ((0.01, 0.25), (0.0025, 0.0625))
+
+
+def _lag_chip_sums(
+    y: np.ndarray, lag: int, end: float, chip_samples: float, n: int, scales, shifts
+) -> np.ndarray:
+    """Per-chip sums of ``y[m] * conj(y[m - lag])`` for every (scale, shift) chip grid of ``n``
+    chips stretched about ``end``; shape (scales, shifts, n)."""
+    k = np.arange(n + 1, dtype=np.float64)
+    edges = end + ((k - n) * scales[:, None, None] + shifts[None, :, None]) * chip_samples
+    # The product at index m sits at time m - lag/2.
+    lo = max(lag, int(np.floor(edges.min() + lag / 2 + 0.5)))
+    hi = min(len(y), int(np.floor(edges.max() + lag / 2 + 0.5)) + 1)
+    u = y[lo:hi].astype(np.complex128) * np.conj(y[lo - lag : hi - lag])
+    sums = np.concatenate([[0.0], np.cumsum(u)])
+    grid = np.arange(len(sums), dtype=np.float64)
+    pos = np.clip(edges + 0.5 + lag / 2 - lo, 0, grid[-1]).ravel()
+    running = np.interp(pos, grid, sums.real) + 1j * np.interp(pos, grid, sums.imag)
+    return np.diff(running.reshape(edges.shape), axis=-1)
 
 
 def acquire_timing(
-    y: np.ndarray, cfo: float, dev: float, guess: ChipTiming, chips: np.ndarray, later: float
-) -> ChipTiming:
-    """Best chip grid for the known ``chips`` (from chip 0) near ``guess``, by grid search.
+    y: np.ndarray, lag: int, guess: ChipTiming, chips: np.ndarray, later: float
+) -> tuple[ChipTiming, np.ndarray]:
+    """Best chip grid for the known ``chips`` (from chip 0) near ``guess``, and the hard chip
+    decisions there.
 
     The sync search only knows the chip rate to a few percent, which over a 32-chip template
     is most of a chip, and it may peak on the preamble up to ``later`` chips before the sync
     (the preamble two chips early differs from a T1/C1 template in only 4 chips); matching
-    every grid point against the known chips settles both.
+    grid points against the known chips, coarse then fine, settles both. Like the search it
+    works on lag products (the tones a quarter turn apart), so the carrier offset, not known
+    well yet, only rotates everything and does not matter.
     """
-    shifts = np.arange(-_ACQUIRE_EARLY, later + _ACQUIRE_STEP / 2, _ACQUIRE_STEP)
-    n = len(chips)
-    k = np.arange(n + 1, dtype=np.float64)
-    scale = 1.0 + _ACQUIRE_RATES[:, None, None]
-    # Stretch about the template end, which the sync search placed best.
-    end = guess.t0 + n * guess.chip_samples
-    edges = end + ((k - n) * scale + shifts[None, :, None]) * guess.chip_samples
-    tones = _ToneIntegrals(y, cfo, dev, float(edges.min()), float(edges.max()))
-    up, low = tones.chips(edges.ravel())
-    # np.diff over the flattened edges crosses grid points every n + 1 entries; drop those.
-    keep = np.ones(len(up), dtype=bool)
-    keep[n :: n + 1] = False
-    contrast = (np.abs(up) - np.abs(low))[keep].reshape(edges.shape[0], edges.shape[1], n)
-    score = contrast @ (2.0 * chips - 1.0)
-    i, j = np.unravel_index(int(np.argmax(score)), score.shape)
-    cs = guess.chip_samples * scale[i, 0, 0]
-    t_end = end + shifts[j] * guess.chip_samples
-    return ChipTiming(t0=float(t_end - n * cs), chip_samples=float(cs))
+    signs = 2.0 * chips - 1.0
+    end = guess.t0 + len(chips) * guess.chip_samples  # the sync search placed the end best
+    scale, shift = 1.0, 0.0
+    low_s, high_s, span_r = -_ACQUIRE_EARLY, later, _ACQUIRE_RATE
+    for rate_step, shift_step in _ACQUIRE_PASSES:
+        scales = scale + np.arange(-span_r, span_r + rate_step / 2, rate_step)
+        shifts = shift + np.arange(low_s, high_s + shift_step / 2, shift_step)
+        sums = _lag_chip_sums(y, lag, end, guess.chip_samples, len(chips), scales, shifts)
+        match = sums @ signs
+        i, j = np.unravel_index(int(np.argmax(np.abs(match))), match.shape)
+        scale, shift = float(scales[i]), float(shifts[j])
+        # The match points the way chip 1 turns; chips are decided against it.
+        decided = (sums[i, j] * np.conj(match[i, j])).real > 0
+        low_s, high_s, span_r = -shift_step, shift_step, rate_step
+    cs = guess.chip_samples * scale
+    t_end = end + shift * guess.chip_samples
+    return ChipTiming(t0=float(t_end - len(chips) * cs), chip_samples=float(cs)), decided
 
 
 _TRACK_STEP = 64  # chips added per tracking step once the clock is known

@@ -9,9 +9,9 @@ transmitter at power ratio ``r`` beats against the first and adds about ``2·r /
 collision is visible in the signal itself, not guessed from missing telegrams.
 
 The noise floor is estimated per channel from the quietest blocks (a low quantile of each
-half-second segment, corrected for the known spread of a noise-only block's power, median over
-the last few segments). Decisions are made per complete segment, so results do not depend on how
-the stream is chunked.
+half-second segment, corrected for the known spread of a noise-only block's power, the lowest
+over the last four seconds, so that a busy segment or a long transmission does not raise it).
+Decisions are made per complete segment, so results do not depend on how the stream is chunked.
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ NOISE_QUANTILE = 0.1
 FALSE_ALARM_PROBABILITY = 1e-6
 HANG_BLOCKS = 2  # gaps this short inside a burst do not end it
 MIN_BURST_S = 1e-3  # shorter energy (impulses, clicks) is not a telegram
+# Longer energy (a jammer, a stuck transmitter) is reported in pieces, which bounds the memory
+# held for a burst still in progress; the longest wM-Bus telegram (S1) lasts about 0.2 s.
+MAX_BURST_S = 1.0
 EDGE_BLOCKS = 1  # blocks at a burst's ends straddle the ramp and look like a power change
 # Overlap test: the excess envelope variance, averaged over a few blocks, must exceed both
 # COLLISION_Z standard deviations of its single-signal scatter (about sqrt(2/K) times the expected
@@ -93,6 +96,7 @@ class ChannelBurst:
 
     @property
     def snr_db(self) -> float:
+        """Burst power (signal plus noise) over the noise floor."""
         return self.power_dbfs - self.noise_dbfs
 
 
@@ -135,6 +139,7 @@ class _ChannelTrack:
         self.min_burst_blocks = max(
             1, math.ceil(MIN_BURST_S * sample_rate_hz / self.block_samples)
         )
+        self.max_burst_blocks = math.ceil(MAX_BURST_S * sample_rate_hz / self.block_samples)
         self.min_overlap_blocks = max(
             MIN_OVERLAP_BLOCKS, math.ceil(MIN_OVERLAP_S * sample_rate_hz / self.block_samples)
         )
@@ -195,7 +200,7 @@ class _ChannelTrack:
         cm = np.concatenate(self._seg_cm)
         self._seg_power, self._seg_cm, self._seg_count = [], [], 0
         self._noise_history.append(float(np.quantile(power, NOISE_QUANTILE)) / self._noise_scale)
-        self.noise_power = float(np.median(self._noise_history))
+        self.noise_power = min(self._noise_history)
         index = self._first_block + np.arange(len(power), dtype=np.int64)
         self._first_block += len(power)
         self.blocks += len(power)
@@ -221,7 +226,11 @@ class _ChannelTrack:
             return []
         splits = np.flatnonzero(np.diff(active) > HANG_BLOCKS + 1) + 1
         groups = np.split(active, splits)
-        if not final and groups[-1][-1] >= len(index) - 1 - HANG_BLOCKS:
+        if (
+            not final
+            and groups[-1][-1] >= len(index) - 1 - HANG_BLOCKS
+            and len(index) - groups[-1][0] < self.max_burst_blocks
+        ):
             lo = groups[-1][0]
             self._open = (index[lo:], power[lo:], cm[lo:], noise[lo:])
             groups = groups[:-1]

@@ -20,7 +20,7 @@ from dsp.modulate import channel_offset_hz
 from dsp.sync import SyncCandidate, SyncDetector
 from dsp.types import IQChunk
 from protocol.coding import CHIPS_PER_BYTE
-from protocol.modes import C1, S1, T1, LineCode, ModeSpec
+from protocol.modes import C1, S1, T1, ModeSpec
 from protocol.types import DecodeFailure, FailureReason, Frame
 
 MAX_CFO_HZ = 90e3
@@ -30,7 +30,7 @@ _MARKER_CHIPS = 16
 _SLOWEST_RATE = 0.85
 _THRESHOLD = 0.6
 _T1_RATES = (0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15)
-_S1_RATES = (0.985, 1.0, 1.015)
+_NARROW_RATES = (0.985, 1.0, 1.015)  # S1 and C1: about ±2 %
 
 Result = Frame | DecodeFailure
 
@@ -122,13 +122,9 @@ class Receiver:
         template = _PREAMBLE_CHIPS + lead.sync_chips
         # The 868.95 MHz channel carries most traffic and the widest rate bank: search it on a
         # coarser grid (2 points per chip) to save time; per-burst acquisition recovers timing.
-        grid = 3.0
+        rates, grid = _NARROW_RATES, 3.0
         if any(m.name == T1.name for m in modes):
             rates, grid = _T1_RATES, 2.0
-        elif lead.line_code is LineCode.MANCHESTER:
-            rates = _S1_RATES
-        else:
-            rates = (1.0,)
         detector = SyncDetector(
             template, rate, lead.chip_rate_hz, lead.deviation_hz, rates, _THRESHOLD, grid
         )

@@ -35,7 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("out", metavar="OUT", help="output name (extension optional)")
-    parser.add_argument("--format", choices=RECORD_FORMATS, default="sigmf", help="(sigmf)")
+    parser.add_argument(
+        "--format", choices=RECORD_FORMATS, default="sigmf", help="file format (default sigmf)"
+    )
     add_live_arguments(parser)
     parser.set_defaults(func=run)
 

@@ -11,7 +11,7 @@ from dsp.receiver import covered_modes
 from protocol.decoder import Decoder
 from protocol.modes import parse_modes
 from sdr.errors import UserError
-from sdr.iqfile import SAMPLE_FORMATS, probe_iq_file, quantity_arg
+from sdr.iqfile import SAMPLE_FORMATS, parse_quantity, probe_iq_file, quantity_arg
 from sdr.keys import add_key_arguments, keys_from_args
 from sdr.survey.analysis import Survey, build_survey
 from sdr.survey.export import text_summary, write_csv
@@ -53,11 +53,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def _is_quantity(token: str) -> bool:
+    try:
+        parse_quantity(token)
+    except ValueError:
+        return False
+    return True
+
+
 def default_label(path: str) -> str:
-    """``basement_868.625M_2400k.cu8`` -> ``basement``; ``attic.jsonl`` -> ``attic``."""
-    name = Path(path).name
-    stem = name.split(".")[0]
-    return stem.split("_")[0] or stem
+    """The file name without suffix and rate/frequency tokens: ``basement_868.625M_2400k.cu8``
+    -> ``basement``, ``rtlsdr_868.625M_2M4_issue48.cu8`` -> ``rtlsdr_issue48``."""
+    stem = Path(path).stem
+    kept = [t for t in stem.split("_") if t and not _is_quantity(t)]
+    return "_".join(kept) or stem
 
 
 def _load(path: str, label: str, args: argparse.Namespace, decoder: Decoder) -> LocationInput:

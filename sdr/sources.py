@@ -291,6 +291,7 @@ class RtlSdrSource(LiveSource):
         self.device = device
         self.description = f"RTL-SDR {device or '0'}"
         self._sdr: Any = None
+        self._device_lock = threading.Lock()
 
     def _open(self) -> None:
         try:
@@ -335,12 +336,16 @@ class RtlSdrSource(LiveSource):
             self._lost = f"{self.description} stopped delivering samples (unplugged?)"
 
     def _interrupt(self) -> None:
-        if self._sdr is not None:
-            self._sdr.cancel_read_async()
+        # librtlsdr dereferences the device handle: never cancel one that is already closed.
+        with self._device_lock:
+            if self._sdr is not None:
+                self._sdr.cancel_read_async()
 
     def _close(self) -> None:
-        if self._sdr is not None:
-            self._sdr.close()
+        with self._device_lock:
+            if self._sdr is not None:
+                self._sdr.close()
+                self._sdr = None
 
 
 # -- SoapySDR --------------------------------------------------------------------------------

@@ -91,7 +91,7 @@ def write_csv(survey: Survey, directory: str | Path) -> None:
 def text_summary(survey: Survey) -> str:
     lines = []
     for loc in survey.to_dict()["locations"]:
-        lines.append(f"{loc['label']} ({loc['source']}, {loc['duration_s']:.1f} s)")
+        lines.append(f"{loc['label']} ({loc['source']}, {loc['duration_s']:.3g} s)")
         rows = [
             [m["meter_id"], m["manufacturer"], m["mode"], str(m["received"]), str(m["expected"]),
              f"{100 * m['reception_ratio']:.0f}%", _fmt((m["rssi_dbfs"] or {}).get("median")),

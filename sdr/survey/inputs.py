@@ -55,9 +55,10 @@ def is_log(path: str | Path) -> bool:
     return isinstance(obj, dict)
 
 
-def _parse_log(stream: TextIO) -> tuple[list[Reception], int]:
+def _parse_log(stream: TextIO) -> tuple[list[Reception], int, set[str]]:
     receptions: list[Reception] = []
     skipped = 0
+    files: set[str] = set()
     for line in stream:
         if not line.strip():
             continue
@@ -69,9 +70,11 @@ def _parse_log(stream: TextIO) -> tuple[list[Reception], int]:
         reception = reception_from_dict(obj) if isinstance(obj, dict) else None
         if reception is not None:
             receptions.append(reception)
+            if isinstance(obj.get("file"), str):
+                files.add(obj["file"])
         elif not (isinstance(obj, dict) and ("error" in obj or "stats" in obj)):
             skipped += 1
-    return receptions, skipped
+    return receptions, skipped, files
 
 
 def read_log(path: str | Path, label: str) -> LocationInput:
@@ -82,9 +85,15 @@ def read_log(path: str | Path, label: str) -> LocationInput:
     """
     try:
         with open(path, encoding="utf-8", errors="replace") as stream:
-            receptions, skipped = _parse_log(stream)
+            receptions, skipped, files = _parse_log(stream)
     except OSError as exc:
         raise UserError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    if len(files) > 1:
+        # Times restart with every recording, so their telegrams cannot share one timeline.
+        raise UserError(
+            f"{path}: telegrams of {len(files)} recordings ({', '.join(sorted(files))}); "
+            "give one log per location"
+        )
     duration = max((r.time_s for r in receptions), default=0.0)
     return LocationInput(label, str(path), "log", duration, tuple(receptions), None, skipped)
 

@@ -41,7 +41,7 @@ def _img(fig: Figure, alt: str) -> str:
 def _finish_bars(ax: Axes, ylabel: str, title: str) -> None:
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(fontsize="small", loc="best")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="y", alpha=0.3)
 
 
@@ -78,7 +78,9 @@ def timeline_figure(loc: LocationReport) -> Figure:
         for channel in loc.channels:
             if channel.freq_hz == freq:
                 for span in channel.collisions or ():
-                    ax.plot([span.start_s, span.end_s], [row, row], color=COLLISION, lw=9,
+                    # Collisions last milliseconds: widen them to stay visible on the time axis.
+                    end = max(span.end_s, span.start_s + 0.004 * loc.duration_s)
+                    ax.plot([span.start_s, end], [row, row], color=COLLISION, lw=9,
                             solid_capstyle="butt", alpha=0.6)
         ax.plot(m.stats.times_s, [row] * len(m.stats.times_s), "|", color=RECEIVED, ms=12,
                 mew=2)
@@ -177,7 +179,7 @@ def _location_html(loc: LocationReport) -> str:
     return (
         f"<h2>{html.escape(loc.label)}</h2>"
         f'<p class="note">{html.escape(loc.source)} {html.escape(loc.path)}, '
-        f"{loc.duration_s:.1f} s</p>{note}"
+        f"{loc.duration_s:.3g} s</p>{note}"
         "<table><tr><th class=l>meter</th><th class=l>mfr</th><th class=l>mode</th>"
         "<th>received</th><th>expected</th><th>ratio</th><th>RSSI dBFS (p10…p90)</th>"
         "<th>SNR dB (p10…p90)</th><th>CFO kHz</th><th>margin dB</th><th>lost: collision</th>"

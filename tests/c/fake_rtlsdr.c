@@ -49,6 +49,28 @@ static const int r820t_gains[] = {0,   9,   14,  27,  37,  77,  87,  125, 144, 1
                                   372, 386, 402, 421, 434, 439, 445, 480, 496};
 #define N_GAINS ((int)(sizeof(r820t_gains) / sizeof(r820t_gains[0])))
 
+/* Open handles, so that a call on a closed one is reported instead of touching freed memory
+ * (real librtlsdr would corrupt the heap). */
+#define MAX_OPEN 8
+static rtlsdr_dev_t *open_devices[MAX_OPEN];
+
+static int is_open(const rtlsdr_dev_t *dev)
+{
+    for (int i = 0; i < MAX_OPEN; i++)
+        if (dev && open_devices[i] == dev)
+            return 1;
+    return 0;
+}
+
+static void track(rtlsdr_dev_t *dev, rtlsdr_dev_t *replacement)
+{
+    for (int i = 0; i < MAX_OPEN; i++)
+        if (open_devices[i] == dev) {
+            open_devices[i] = replacement;
+            return;
+        }
+}
+
 static void log_call(const char *fmt, ...)
 {
     const char *path = getenv("FAKE_RTLSDR_LOG");
@@ -120,6 +142,7 @@ API int rtlsdr_open(rtlsdr_dev_t **out, uint32_t index)
         return -ENOMEM;
     }
     dev->samples = f;
+    track(NULL, dev);
     log_call("open %u", index);
     *out = dev;
     return 0;
@@ -127,8 +150,11 @@ API int rtlsdr_open(rtlsdr_dev_t **out, uint32_t index)
 
 API int rtlsdr_close(rtlsdr_dev_t *dev)
 {
-    if (!dev)
+    if (!is_open(dev)) {
+        log_call("ERROR close of a device that is not open");
         return -1;
+    }
+    track(dev, NULL);
     fclose(dev->samples);
     free(dev);
     log_call("close");
@@ -333,8 +359,10 @@ API int rtlsdr_wait_async(rtlsdr_dev_t *dev, rtlsdr_read_async_cb_t cb, void *ct
 
 API int rtlsdr_cancel_async(rtlsdr_dev_t *dev)
 {
-    if (!dev)
+    if (!is_open(dev)) {
+        log_call("ERROR cancel_async on a device that is not open");
         return -1;
+    }
     __atomic_store_n(&dev->cancel_requested, 1, __ATOMIC_SEQ_CST);
     log_call("cancel_async");
     return 0;

@@ -42,6 +42,7 @@ def make_stream(
     cfo_hz: float = 0.0,
     chip_rate_error: float = 0.0,
     length: int = 40,
+    preamble_chips: int | None = None,
 ) -> tuple[np.ndarray, list[Sent]]:
     """Bursts one after another with random gaps.
 
@@ -62,6 +63,7 @@ def make_stream(
             center_freq_hz,
             cfo_hz=cfo_hz,
             chip_rate_error=chip_rate_error,
+            preamble_chips=preamble_chips,
             start_phase_rad=float(rng.uniform(0, 2 * np.pi)),
         )
         pieces += [gap, burst]

@@ -86,6 +86,16 @@ def test_chip_rate_error(mode, fmt, error: float) -> None:
         assert f.burst.chip_rate_hz == pytest.approx(mode.chip_rate_hz * (1 + error), rel=0.003)
 
 
+@pytest.mark.parametrize("preamble_chips", [64, 150])
+def test_long_preambles(preamble_chips: int) -> None:
+    # The T1/C1 sync differs from the alternating preamble in only 4 of the template's chips,
+    # so the search may fire anywhere in a long preamble; the burst must still be found.
+    rng = np.random.default_rng(12)
+    bursts = [(T1, FrameFormat.A), (C1, FrameFormat.A), (C1, FrameFormat.B)] * 2
+    samples, sent = make_stream(bursts, 13.0, rng, preamble_chips=preamble_chips)
+    assert matched(run(Receiver(FS, FC, [T1, C1]), samples), sent) == sent
+
+
 def binomial_tail(n: int, k: int, p: float) -> float:
     """P(X >= k) for X ~ Binomial(n, p)."""
     return sum(comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1))

@@ -201,6 +201,8 @@ def test_pyrtlsdr_dongle_equals_decode(tmp_path: Path, reference) -> None:
     calls = log.read_text().splitlines()
     assert {"set_center_freq 868625000", "set_sample_rate 2400000", "set_freq_correction -7",
             "set_tuner_gain 402"} <= set(calls)
+    # Stopping after the dongle vanished must not touch the closed handle.
+    assert calls[-1] == "close" and not [c for c in calls if c.startswith("ERROR")]
 
 
 def test_soapysdr_dongle_equals_decode(tmp_path: Path, reference) -> None:

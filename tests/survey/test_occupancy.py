@@ -110,6 +110,9 @@ def test_results_do_not_depend_on_chunk_size():
         found, det = _detect(x, chunk=chunk)
         assert found == whole
         assert det.occupancy() == det_whole.occupancy()
+    det_whole.reset()
+    again = det_whole.process(IQChunk(x, 0, FS, FC)) + det_whole.flush()
+    assert sorted(again, key=lambda b: (b.freq_hz, b.start_sample)) == whole
 
 
 def test_channel_outside_the_stream_is_refused_and_for_stream_skips_it():
@@ -117,3 +120,17 @@ def test_channel_outside_the_stream_is_refused_and_for_stream_skips_it():
         OccupancyDetector(1.0e6, 868.95e6)
     det = OccupancyDetector.for_stream(1.0e6, 868.95e6, (S1, T1, C1))
     assert [c.freq_hz for c in det.channels] == [T1.center_freq_hz]
+
+
+def test_a_continuous_carrier_is_reported_in_bounded_pieces():
+    rng = np.random.default_rng(6)
+    n = np.arange(int(3.5 * FS))
+    carrier = 0.2 * np.exp(2j * np.pi * (T1.center_freq_hz - FC) * n / FS)
+    x = _stream(rng, 3.5, [(0.25, carrier[: int(3.0 * FS)])])
+    found, det = _detect(x)
+    pieces = [b for b in found if b.freq_hz == T1.center_freq_hz]
+    assert len(pieces) >= 3
+    assert all(b.end_s - b.start_s <= 1.0 + 0.5 for b in pieces)
+    assert sum(b.end_s - b.start_s for b in pieces) == pytest.approx(3.0, abs=0.01)
+    assert det.occupancy()[T1.center_freq_hz] == pytest.approx(3.0 / 3.5, abs=0.01)
+    assert all(b.overlaps == () for b in pieces)  # one constant-envelope transmitter

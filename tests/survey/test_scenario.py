@@ -14,7 +14,7 @@ import pytest
 from protocol.decoder import Decoder
 from sdr.errors import UserError
 from sdr.iqfile import probe_iq_file, read_iq_chunks
-from sdr.scenario import parse_scenario
+from sdr.scenario import load_scenario, parse_scenario
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -170,3 +170,11 @@ def test_meters_a_location_does_not_list_are_silent_there(simulated):
 def test_bad_scenarios_are_clear_errors(change, message):
     with pytest.raises(UserError, match=message):
         parse_scenario(SMALL.replace(*change, 1), "small.toml")
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "examples").glob("*.toml")), ids=lambda p: p.stem)
+def test_example_scenarios_are_valid(path):
+    scenario = load_scenario(path)
+    assert scenario.meters and scenario.locations
+    heard = {m for loc in scenario.locations for m in loc.path_loss_db}
+    assert heard == {m.meter_id for m in scenario.meters}

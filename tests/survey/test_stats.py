@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from sdr.errors import UserError
 from sdr.survey.analysis import build_survey
 from sdr.survey.collisions import ChannelStats, TimeSpan, collided_missing
 from sdr.survey.inputs import LocationInput, read_log
@@ -152,3 +153,12 @@ def test_placement_ranks_the_location_that_hears_more_meters_first():
     assert [p.label for p in survey.placement] == ["hall", "roof", "cellar"]
     assert survey.placement[0].meters_reliable == 2
     assert survey.best_location("22222222") in ("hall", "roof")
+
+
+def test_a_log_mixing_recordings_is_refused(tmp_path):
+    lines = [json.dumps({"meter_id": "12345678", "time_s": 1.0, "AC": 1, "file": name})
+             for name in ("a.cu8", "b.cu8")]
+    log = tmp_path / "mixed.jsonl"
+    log.write_text("\n".join(lines) + "\n")
+    with pytest.raises(UserError, match="give one log per location"):
+        read_log(log, "mixed")

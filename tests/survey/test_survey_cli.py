@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import pty
 import subprocess
 import sys
 import tempfile
@@ -15,6 +17,7 @@ import numpy as np
 import pytest
 
 from sdr.cli import main
+from sdr.cmd_survey import default_label
 from sdr.scenario import random_scenario, recording_name, simulate
 from sdr.survey.truth import score_collisions, score_meters
 from tests.conftest import require_program
@@ -167,3 +170,40 @@ def test_caller_mistakes_are_one_line_errors(tmp_path, building, capsys, args, m
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "label"),
+    [
+        ("walk/basement_868.625M_2400k.cu8", "basement"),
+        ("rtlsdr_868.625M_2M4_issue48.cu8", "rtlsdr_issue48"),
+        ("attic.jsonl", "attic"),
+        ("868.625M_2400k.cu8", "868.625M_2400k"),
+    ],
+)
+def test_default_labels_come_from_the_file_name(path, label):
+    assert default_label(path) == label
+
+
+def test_a_progress_bar_is_drawn_on_a_terminal_only(tmp_path):
+    recording = REPO / "recordings" / "sim_mixed_868.625M_2400k.cu8"
+    # stderr on a pseudo-terminal: the bar is drawn; on a pipe (as everywhere above) it is not.
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "sdr.cli", "survey", str(recording)],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:  # the pty closes when the process exits
+            break
+        if not data:
+            break
+        chunks.append(data)
+    out, _ = proc.communicate(timeout=120)
+    os.close(leader)
+    terminal = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0
+    assert "sim_mixed_868.625M_2400k.cu8 [" in terminal and "%" in terminal
+    assert "sim_mixed_868.625M_2400k.cu8 [" not in out.decode()  # never on stdout
