@@ -53,7 +53,8 @@ def lost_causes(truth: dict, inputs: list, survey: dict) -> tuple[int, int, int,
 
 def run_seed(seed: int, args: argparse.Namespace, out: Path) -> tuple[list[float], CollisionScore]:
     scenario = random_scenario(
-        seed, meters=args.meters, locations=args.locations, duration_s=args.duration
+        seed, meters=args.meters, locations=args.locations, duration_s=args.duration,
+        interval_s=(0.2, 0.6),
     )
     t0 = time.perf_counter()
     truth = simulate(scenario, out)

@@ -133,16 +133,10 @@ class BurstDecoder:
             t0=t_end - n_tmpl * candidate.chip_samples, chip_samples=candidate.chip_samples
         )
         cfo = frequency_offset(y, guess.t0, t_end)
-        for _ in range(PREAMBLE_HOPS):
-            timing, decided = acquire_timing(y, self.lag, guess, self.template, self.later)
-            if np.count_nonzero(decided != self.template.astype(bool)) <= MAX_SYNC_ERRORS + 2:
-                break  # (a little slack: lag-product decisions are noisier)
-            if np.count_nonzero(decided != self._preamble) > 1:
-                return None
-            # Still inside a long preamble: look further on.
-            guess = guess.shifted(int(self.later))
-        else:
+        acquired = self._acquire(y, guess, (cfo, dev_nominal))
+        if acquired is None:
             return None
+        timing = acquired
         cfo, dev = refine_carrier(y, cfo, dev_nominal, timing, self.template)
         timing = fit_timing(y, cfo, dev, timing, 0, n_tmpl)
         # Chip decisions on the template itself: a preamble or noise match leaves many wrong.
@@ -157,6 +151,28 @@ class BurstDecoder:
             if result is not None and (best is None or result[0] < best[0]):
                 best = (result[0], reading.mode.name, result[1])
         return None if best is None else (best[1], best[2])
+
+    def _acquire(
+        self, y: np.ndarray, guess: ChipTiming, carrier: tuple[float, float]
+    ) -> ChipTiming | None:
+        """Chip grid of the template near ``guess``; None when no sync is there.
+
+        Tone correlations with the first (blind, at low SNR biased) CFO work best unless that
+        CFO is far off, which matters for S1's long chips; lag products do not care.
+        """
+        for use in (carrier, None):
+            start = guess
+            for _ in range(PREAMBLE_HOPS):
+                timing, decided = acquire_timing(y, start, self.template, self.later, use, self.lag)
+                errors = np.count_nonzero(decided != self.template.astype(bool))
+                # The template placed wholly inside the preamble has 4 errors: tell it apart.
+                if errors > 2 and np.count_nonzero(decided != self._preamble) <= 1:
+                    start = timing.shifted(int(self.later))  # inside a long preamble: go on
+                    continue
+                if errors <= MAX_SYNC_ERRORS + 2:  # (slack: the carrier is not refined yet)
+                    return timing
+                break
+        return None
 
     def _decode_reading(
         self,

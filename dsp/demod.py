@@ -215,13 +215,14 @@ _ACQUIRE_EARLY = 2.5  # chips the template may end before where the search put i
 _ACQUIRE_PASSES = ((0.01, 0.25), (0.0025, 0.0625))
 
 
-def _lag_chip_sums(
-    y: np.ndarray, lag: int, end: float, chip_samples: float, n: int, scales, shifts
-) -> np.ndarray:
-    """Per-chip sums of ``y[m] * conj(y[m - lag])`` for every (scale, shift) chip grid of ``n``
-    chips stretched about ``end``; shape (scales, shifts, n)."""
+def _chip_grid(end: float, chip_samples: float, n: int, scales, shifts) -> np.ndarray:
+    """Chip edges of every (scale, shift) grid of ``n`` chips stretched about ``end``."""
     k = np.arange(n + 1, dtype=np.float64)
-    edges = end + ((k - n) * scales[:, None, None] + shifts[None, :, None]) * chip_samples
+    return end + ((k - n) * scales[:, None, None] + shifts[None, :, None]) * chip_samples
+
+
+def _lag_chip_sums(y: np.ndarray, lag: int, edges: np.ndarray) -> np.ndarray:
+    """Per-chip sums of ``y[m] * conj(y[m - lag])`` between consecutive edges (last axis)."""
     # The product at index m sits at time m - lag/2.
     lo = max(lag, int(np.floor(edges.min() + lag / 2 + 0.5)))
     hi = min(len(y), int(np.floor(edges.max() + lag / 2 + 0.5)) + 1)
@@ -233,8 +234,24 @@ def _lag_chip_sums(
     return np.diff(running.reshape(edges.shape), axis=-1)
 
 
+def _tone_contrast(y: np.ndarray, cfo: float, dev: float, edges: np.ndarray) -> np.ndarray:
+    """Per-chip tone contrast |upper| - |lower| between consecutive edges (last axis)."""
+    tones = _ToneIntegrals(y, cfo, dev, float(edges.min()), float(edges.max()))
+    up, low = tones.chips(edges.ravel())
+    n = edges.shape[-1] - 1
+    # np.diff over the flattened edges crosses grid points every n + 1 entries; drop those.
+    keep = np.ones(len(up), dtype=bool)
+    keep[n :: n + 1] = False
+    return (np.abs(up) - np.abs(low))[keep].reshape(*edges.shape[:-1], n)
+
+
 def acquire_timing(
-    y: np.ndarray, lag: int, guess: ChipTiming, chips: np.ndarray, later: float
+    y: np.ndarray,
+    guess: ChipTiming,
+    chips: np.ndarray,
+    later: float,
+    carrier: tuple[float, float] | None = None,
+    lag: int = 1,
 ) -> tuple[ChipTiming, np.ndarray]:
     """Best chip grid for the known ``chips`` (from chip 0) near ``guess``, and the hard chip
     decisions there.
@@ -242,9 +259,10 @@ def acquire_timing(
     The sync search only knows the chip rate to a few percent, which over a 32-chip template
     is most of a chip, and it may peak on the preamble up to ``later`` chips before the sync
     (the preamble two chips early differs from a T1/C1 template in only 4 chips); matching
-    grid points against the known chips, coarse then fine, settles both. Like the search it
-    works on lag products (the tones a quarter turn apart), so the carrier offset, not known
-    well yet, only rotates everything and does not matter.
+    grid points against the known chips, coarse then fine, settles both. With ``carrier``
+    (cfo, dev in rad/sample) chips are tone correlations; without, lag products at ``lag``
+    (the tones a quarter turn apart), for which a carrier offset only rotates everything:
+    a little noisier, but independent of a poor first CFO estimate.
     """
     signs = 2.0 * chips - 1.0
     end = guess.t0 + len(chips) * guess.chip_samples  # the sync search placed the end best
@@ -253,12 +271,19 @@ def acquire_timing(
     for rate_step, shift_step in _ACQUIRE_PASSES:
         scales = scale + np.arange(-span_r, span_r + rate_step / 2, rate_step)
         shifts = shift + np.arange(low_s, high_s + shift_step / 2, shift_step)
-        sums = _lag_chip_sums(y, lag, end, guess.chip_samples, len(chips), scales, shifts)
-        match = sums @ signs
-        i, j = np.unravel_index(int(np.argmax(np.abs(match))), match.shape)
+        edges = _chip_grid(end, guess.chip_samples, len(chips), scales, shifts)
+        if carrier is not None:
+            contrast = _tone_contrast(y, carrier[0], carrier[1], edges)
+            score = contrast @ signs
+        else:
+            sums = _lag_chip_sums(y, lag, edges)
+            match = sums @ signs
+            score = np.abs(match)
+            # The match points the way chip 1 turns; chips are decided against it.
+            contrast = (sums * np.conj(match)[..., None]).real
+        i, j = np.unravel_index(int(np.argmax(score)), score.shape)
         scale, shift = float(scales[i]), float(shifts[j])
-        # The match points the way chip 1 turns; chips are decided against it.
-        decided = (sums[i, j] * np.conj(match[i, j])).real > 0
+        decided = contrast[i, j] > 0
         low_s, high_s, span_r = -shift_step, shift_step, rate_step
     cs = guess.chip_samples * scale
     t_end = end + shift * guess.chip_samples

@@ -359,7 +359,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--mode", default="T1", help="mode(s), comma separated: S1, T1, C1, C1-A, C1-B (default T1)"
     )
-    parser.add_argument("--ecn0", type=float, help="chip energy over noise density, dB (no noise)")
+    parser.add_argument(
+        "--ecn0", type=float, help="chip energy over noise density Ec/N0, dB (default: no noise)"
+    )
     parser.add_argument("--count", type=int, default=10, help="number of telegrams (default 10)")
     parser.add_argument("--cfo", type=float, default=0.0, help="carrier offset, Hz")
     parser.add_argument("--rate-error", type=float, default=0.0, help="chip-rate error, fraction")

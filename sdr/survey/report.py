@@ -38,6 +38,11 @@ def _img(fig: Figure, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{_png(fig)}">'
 
 
+def _axes(width_in: float, height_in: float) -> tuple[Figure, Axes]:
+    fig = Figure(figsize=(width_in, height_in))
+    return fig, fig.subplots()
+
+
 def _finish_bars(ax: Axes, ylabel: str, title: str) -> None:
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -49,8 +54,7 @@ def rssi_figure(survey: Survey) -> Figure:
     """Median RSSI (bar) with the 10-90 % range per meter and location."""
     meters = survey.meter_ids()
     labels = [loc.label for loc in survey.locations]
-    fig = Figure(figsize=(max(6.0, 0.9 * len(meters) + 2), 3.6))
-    ax = fig.subplots()
+    fig, ax = _axes(max(6.0, 0.9 * len(meters) + 2), 3.6)
     width = 0.8 / max(len(labels), 1)
     x = np.arange(len(meters))
     for k, loc in enumerate(survey.locations):
@@ -71,8 +75,7 @@ def rssi_figure(survey: Survey) -> Figure:
 def timeline_figure(loc: LocationReport) -> Figure:
     """Received telegrams, losses (weak signal / collision) and detected collisions over time."""
     meters = list(loc.meters)
-    fig = Figure(figsize=(11, 0.45 * len(meters) + 1.4))
-    ax = fig.subplots()
+    fig, ax = _axes(11, 0.45 * len(meters) + 1.4)
     for row, m in enumerate(meters):
         freq = meter_channel(m.stats)
         for channel in loc.channels:
@@ -100,8 +103,7 @@ def timeline_figure(loc: LocationReport) -> Figure:
 def occupancy_figure(survey: Survey) -> Figure:
     locs = [loc for loc in survey.locations if loc.collisions_available]
     freqs = sorted({c.freq_hz for loc in locs for c in loc.channels})
-    fig = Figure(figsize=(7, 3.2))
-    ax = fig.subplots()
+    fig, ax = _axes(7, 3.2)
     width = 0.8 / max(len(freqs), 1)
     x = np.arange(len(locs))
     for k, freq in enumerate(freqs):
@@ -122,8 +124,7 @@ def occupancy_figure(survey: Survey) -> Figure:
 
 def placement_figure(survey: Survey) -> Figure:
     ranked = list(survey.placement)
-    fig = Figure(figsize=(7, 0.5 * len(ranked) + 1.2))
-    ax = fig.subplots()
+    fig, ax = _axes(7, 0.5 * len(ranked) + 1.2)
     y = np.arange(len(ranked))[::-1]
     ax.barh(y, [100 * p.mean_reception_ratio for p in ranked], color="#4c72b0")
     for yy, p in zip(y, ranked, strict=True):
