@@ -108,7 +108,11 @@ class BurstDecoder:
         # preamble in 4 of 16 chips: the search can peak anywhere in a T1/C1 preamble, up to 19
         # chips before the sync ends (T1: 38 preamble chips, 32 of them in the template, 10
         # sync chips). S1's differs in 8 of 24, yet at low SNR it can peak 8 chips early.
-        self.later = 12.5 if modes[0].line_code is LineCode.MANCHESTER else 22.5
+        manchester = modes[0].line_code is LineCode.MANCHESTER
+        self.later = 12.5 if manchester else 22.5
+        # Acquisitions further on when a candidate sits in a long preamble. S1's long preamble
+        # (558 chips) yields a candidate every template length anyway.
+        self.hops = 1 if manchester else PREAMBLE_HOPS
         self.template = _chips(template)
         self._preamble = np.arange(len(template)) % 2 == 1  # "0101...": template-long preamble
         self.geometry = geometry
@@ -162,7 +166,7 @@ class BurstDecoder:
         """
         for use in (carrier, None):
             start = guess
-            for _ in range(PREAMBLE_HOPS):
+            for _ in range(self.hops):
                 timing, decided = acquire_timing(y, start, self.template, self.later, use, self.lag)
                 errors = np.count_nonzero(decided != self.template.astype(bool))
                 # The template placed wholly inside the preamble has 4 errors: tell it apart.
@@ -172,6 +176,8 @@ class BurstDecoder:
                 if errors <= MAX_SYNC_ERRORS + 2:  # (slack: the carrier is not refined yet)
                     return timing
                 break
+            else:
+                return None  # preamble all along: a later candidate will find the sync
         return None
 
     def _decode_reading(

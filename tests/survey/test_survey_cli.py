@@ -16,6 +16,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
+from protocol.decoder import Decoder
 from sdr.cli import main
 from sdr.cmd_survey import default_label
 from sdr.scenario import random_scenario, recording_name, simulate
@@ -207,3 +208,15 @@ def test_a_progress_bar_is_drawn_on_a_terminal_only(tmp_path):
     assert proc.returncode == 0
     assert "sim_mixed_868.625M_2400k.cu8 [" in terminal and "%" in terminal
     assert "sim_mixed_868.625M_2400k.cu8 [" not in out.decode()  # never on stdout
+
+
+def test_a_real_capture_is_surveyed(capsys):
+    recording = REPO / "recordings" / "rtlsdr_868.625M_2M4_issue48.cu8"
+    listed = json.loads(recording.with_suffix(".json").read_text())["telegrams"]
+    meter_ids = {Decoder().decode_hex(t["frame_hex"]).meter_id for t in listed}
+    assert main(["survey", str(recording), "--json"]) == 0
+    (loc,) = json.loads(capsys.readouterr().out)["locations"]
+    assert loc["label"] == "rtlsdr_issue48"
+    assert meter_ids <= {m["meter_id"] for m in loc["meters"]}
+    t1 = next(c for c in loc["channels"] if c["freq_hz"] == 868.95e6)
+    assert t1["bursts"] >= 1 and t1["occupancy"] > 0
