@@ -98,6 +98,18 @@ def refine_carrier(
     return cfo + carriers[i], dev_nominal * factor
 
 
+def _running_at(sums: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Running sums linearly interpolated at fractional indices ``pos`` (clipped to the ends).
+
+    The grid is the integers, so the bracketing index is a truncation rather than a search.
+    """
+    last = len(sums) - 1
+    pos = np.clip(pos, 0, last)
+    i = np.minimum(pos.astype(np.intp), max(last - 1, 0))
+    lower = sums[i]
+    return lower + (pos - i) * (sums[np.minimum(i + 1, last)] - lower)
+
+
 class _ToneIntegrals:
     """Running integrals of the signal mixed down by each tone over a stretch of samples."""
 
@@ -107,23 +119,18 @@ class _ToneIntegrals:
         n = np.arange(self.a, b)
         seg = y[self.a : b].astype(np.complex128)
         self.omegas = (cfo + dev, cfo - dev)
-        self.sums = [
-            np.concatenate([[0.0], np.cumsum(seg * np.exp(-1j * omega * n))])
-            for omega in self.omegas
-        ]
-        self._grid = np.arange(len(self.sums[0]), dtype=np.float64)
+        self.sums = []
+        for omega in self.omegas:
+            sums = np.zeros(len(seg) + 1, dtype=np.complex128)
+            np.cumsum(seg * np.exp(-1j * omega * n), out=sums[1:])
+            self.sums.append(sums)
 
     def chips(self, edges: np.ndarray) -> list[np.ndarray]:
-        """Per-chip integrals for each tone between consecutive ``edges`` (fractional samples)."""
+        """Per-chip integrals for each tone between consecutive ``edges`` (fractional samples,
+        last axis)."""
         # sums[i] integrates samples a .. a+i-1, i.e. up to time a + i - 0.5.
-        pos = np.clip(edges + 0.5 - self.a, 0, self._grid[-1])
-        out = []
-        for cs in self.sums:
-            integral = np.interp(pos, self._grid, cs.real) + 1j * np.interp(
-                pos, self._grid, cs.imag
-            )
-            out.append(np.diff(integral))
-        return out
+        pos = edges + (0.5 - self.a)
+        return [np.diff(_running_at(cs, pos), axis=-1) for cs in self.sums]
 
 
 _SEGMENT = 16  # chips per timing measurement
@@ -142,12 +149,9 @@ def _segment_offsets(
     """
     k = np.arange(lo, hi + 1, dtype=np.float64)
     starts = np.arange(0, hi - lo, _SEGMENT)
-    energy = []
-    for probe in _PROBES:
-        up, low = tones.chips(timing.time(k + probe))
-        contrast = np.abs(np.abs(up) ** 2 - np.abs(low) ** 2)
-        energy.append(np.add.reduceat(contrast, starts))
-    grid = np.array(energy)  # (probes, segments)
+    up, low = tones.chips(timing.time(k + _PROBES[:, None]))
+    contrast = np.abs(np.abs(up) ** 2 - np.abs(low) ** 2)
+    grid = np.add.reduceat(contrast, starts, axis=1)  # (probes, segments)
     cols = np.arange(grid.shape[1])
     best = np.clip(np.argmax(grid, axis=0), 1, len(_PROBES) - 2)
     early, on, late = grid[best - 1, cols], grid[best, cols], grid[best + 1, cols]
@@ -227,22 +231,16 @@ def _lag_chip_sums(y: np.ndarray, lag: int, edges: np.ndarray) -> np.ndarray:
     lo = max(lag, int(np.floor(edges.min() + lag / 2 + 0.5)))
     hi = min(len(y), int(np.floor(edges.max() + lag / 2 + 0.5)) + 1)
     u = y[lo:hi].astype(np.complex128) * np.conj(y[lo - lag : hi - lag])
-    sums = np.concatenate([[0.0], np.cumsum(u)])
-    grid = np.arange(len(sums), dtype=np.float64)
-    pos = np.clip(edges + 0.5 + lag / 2 - lo, 0, grid[-1]).ravel()
-    running = np.interp(pos, grid, sums.real) + 1j * np.interp(pos, grid, sums.imag)
-    return np.diff(running.reshape(edges.shape), axis=-1)
+    sums = np.zeros(len(u) + 1, dtype=np.complex128)
+    np.cumsum(u, out=sums[1:])
+    return np.diff(_running_at(sums, edges + (0.5 + lag / 2 - lo)), axis=-1)
 
 
 def _tone_contrast(y: np.ndarray, cfo: float, dev: float, edges: np.ndarray) -> np.ndarray:
     """Per-chip tone contrast |upper| - |lower| between consecutive edges (last axis)."""
     tones = _ToneIntegrals(y, cfo, dev, float(edges.min()), float(edges.max()))
-    up, low = tones.chips(edges.ravel())
-    n = edges.shape[-1] - 1
-    # np.diff over the flattened edges crosses grid points every n + 1 entries; drop those.
-    keep = np.ones(len(up), dtype=bool)
-    keep[n :: n + 1] = False
-    return (np.abs(up) - np.abs(low))[keep].reshape(*edges.shape[:-1], n)
+    up, low = tones.chips(edges)
+    return np.abs(up) - np.abs(low)
 
 
 def acquire_timing(

@@ -51,7 +51,7 @@ COLLISION_Z = 5.0
 COLLISION_MIN_EXCESS = 0.03
 SMOOTH_BLOCKS = 3
 MIN_OVERLAP_S = 0.5e-3  # shorter excess is a power step between back-to-back bursts
-MIN_OVERLAP_BLOCKS = 3
+MIN_OVERLAP_BLOCKS = 4
 STEP_DB = 1.0
 # Below this burst SNR the envelope statistics of noise dominate (and real front ends' noise is
 # not quite Gaussian): no overlap is claimed there.

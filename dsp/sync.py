@@ -24,6 +24,44 @@ class SyncCandidate:
     score: float
 
 
+_LEAF = "z"
+# Levels of shared partial sums in the rate bank. Measured: pairs halve the adds; deeper
+# levels save more adds, but their many arrays no longer stay in cache and it gets slower.
+_MERGE_LEVELS = 1
+
+
+def _merge_plan(
+    offsets: Sequence[np.ndarray], signs: np.ndarray, levels: int
+) -> tuple[list[tuple[object, tuple[object, object, int, bool]]], list[list[tuple]]]:
+    """How to sum every rate's template from partial sums shared between rates.
+
+    Each rate's taps are merged pairwise, then the pairs pairwise, and so on for ``levels``
+    levels; a group is named by its shape (tap spacing and relative signs), so all rates and
+    template positions with the same shape share one array: the bank then costs far fewer adds
+    than one per tap and rate. Returns the merges in dependency order, (key, (first, second,
+    delta, same sign)), meaning ``group[key][q] = group[first][q] +- group[second][q + delta]``,
+    and per rate its top groups as (key, offset of the first tap, its sign).
+    """
+    merges: dict[object, tuple[object, object, int, bool]] = {}
+    tops = []
+    for offs in offsets:
+        level = [(_LEAF, int(o), float(sg)) for o, sg in zip(offs, signs, strict=True)]
+        for _ in range(levels):
+            if len(level) < 2:
+                break
+            merged = []
+            for i in range(0, len(level) - 1, 2):
+                (ka, oa, sa), (kb, ob, sb) = level[i], level[i + 1]
+                key = (ka, kb, ob - oa, sa == sb)
+                merges.setdefault(key, (ka, kb, ob - oa, sa == sb))
+                merged.append((key, oa, sa))
+            if len(level) % 2:
+                merged.append(level[-1])
+            level = merged
+        tops.append(level)
+    return list(merges.items()), tops
+
+
 class SyncDetector:
     """Scores template matches; the caller owns the sample buffer (see ``Receiver``)."""
 
@@ -60,6 +98,8 @@ class SyncDetector:
         # Score index q looks back only; the template then ends at channel time (q - lead) * step.
         self.lead = max(int(o.max()) for o in offsets)
         self._offsets = [o - self.lead for o in offsets]
+        self._merges, self._tops = _merge_plan(self._offsets, self._signs, _MERGE_LEVELS)
+        self._work = np.empty((len(self._merges), 0), dtype=np.complex64)
         lowest = min(int(o.min()) for o in self._offsets)
         # Channel samples needed before grid point q*step to score it.
         # Grid points per (slowest) chip: the power smoothing window, so it leaves no gaps
@@ -72,7 +112,8 @@ class SyncDetector:
     def scores(
         self, y: np.ndarray, base: int, q_lo: int, q_hi: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Score and best-rate index at grid points q in [q_lo, q_hi).
+        """Score and best-rate index (where the score reaches the threshold) at grid points q in
+        [q_lo, q_hi).
 
         Point q is the template ending at channel time ``(q - lead) * step``;
         ``y[i]`` is channel sample ``base + i``; it must reach back ``history`` samples before
@@ -104,30 +145,46 @@ class SyncDetector:
         norm = np.zeros(width, dtype=np.float32)
         for off in self._offsets[self._widest] - lowest:
             norm += power[off : off + width]
-        best = np.zeros(width, dtype=np.float32)
-        which = np.zeros(width, dtype=np.int8)
+        energy = np.empty((len(self._tops), width), dtype=np.float32)
+        # Partial template sums shared between rates, built up in doubling groups of taps.
+        # They live in a workspace kept between calls: fresh memory for dozens of arrays per
+        # call would cost more in page faults than the adds themselves.
+        if self._work.shape[1] < len(z):
+            self._work = np.empty((len(self._merges), len(z) + len(z) // 4), dtype=np.complex64)
+        groups: dict[object, np.ndarray] = {_LEAF: z}
+        for row, (key, (first, second, delta, same)) in enumerate(self._merges):
+            head, tail = groups[first], groups[second]
+            length = min(len(head), len(tail) - delta)
+            out = self._work[row, :length]
+            (np.add if same else np.subtract)(head[:length], tail[delta : delta + length], out=out)
+            groups[key] = out
         acc = np.empty(width, dtype=np.complex64)
-        for r, offsets in enumerate(self._offsets):
+        for r, tops in enumerate(self._tops):
             acc[:] = 0
-            for sign, off in zip(self._signs, offsets - lowest, strict=True):
+            for key, off, sign in tops:
+                term = groups[key][off - lowest : off - lowest + width]
                 if sign > 0:
-                    acc += z[off : off + width]
+                    acc += term
                 else:
-                    acc -= z[off : off + width]
-            energy = acc.real**2 + acc.imag**2
-            better = energy > best
-            best[better] = energy[better]
-            which[better] = r
+                    acc -= term
+            np.multiply(acc.real, acc.real, out=energy[r])
+            energy[r] += acc.imag**2
+        best = energy.max(axis=0)
         # |sum c z| <= sqrt(N sum |z|^2): equality for a clean match; few live taps score low.
         # With the shared power the bound is approximate (a faster rate's last tap may sit a
         # grid point later), hence the clip.
         norm *= len(self._signs)
         score = np.sqrt(best / np.maximum(np.maximum(norm, best), 1e-30))
+        # The best rate matters only where a candidate can be (selecting it everywhere would
+        # cost more than the whole bank).
+        which = np.zeros(width, dtype=np.int8)
+        live = np.flatnonzero(score >= self.threshold)
+        which[live] = np.argmax(energy[:, live], axis=0)
         return score, which
 
     def peaks(self, score: np.ndarray) -> np.ndarray:
         """Indices of local maxima above threshold, at most one per ``peak_distance``."""
-        if len(score) == 0:
+        if not np.any(score >= self.threshold):
             return np.zeros(0, dtype=np.int64)
         local = maximum_filter1d(score, 2 * self.peak_distance + 1, mode="constant", cval=0.0)
         idx = np.flatnonzero((score >= self.threshold) & (score == local))
