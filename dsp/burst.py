@@ -21,6 +21,7 @@ from dsp.demod import (
     acquire_timing,
     fit_timing,
     frequency_offset,
+    lag_chip_sums,
     manchester_metrics,
     refine_carrier,
     tone_correlations,
@@ -136,6 +137,8 @@ class BurstDecoder:
         guess = ChipTiming(
             t0=t_end - n_tmpl * candidate.chip_samples, chip_samples=candidate.chip_samples
         )
+        if self._inside_preamble(y, guess):
+            return None
         cfo = frequency_offset(y, guess.t0, t_end)
         acquired = self._acquire(y, guess, (cfo, dev_nominal))
         if acquired is None:
@@ -148,13 +151,35 @@ class BurstDecoder:
         if np.count_nonzero((tones.soft() > 0) != self.template.astype(bool)) > MAX_SYNC_ERRORS:
             return None
         best: tuple[float, str, DecodeFailure] | None = None
-        for reading in self.readings:
-            result = self._decode_reading(reading, y, base, timing, cfo, dev, candidate)
+        errors = [self._check_errors(r, y, cfo, dev, timing) for r in self.readings]
+        # Readings whose format marker is clearly there first: a C1 burst then costs no T1
+        # attempt. Only the work changes, as at most one reading can pass the CRCs.
+        order = sorted(
+            range(len(self.readings)),
+            key=lambda i: not (self.readings[i].check and errors[i] <= CREDIBLE_MARKER_ERRORS),
+        )
+        for i in order:
+            reading = self.readings[i]
+            result = self._decode_reading(reading, errors[i], y, base, timing, cfo, dev, candidate)
             if isinstance(result, Frame):
                 return reading.mode.name, result
             if result is not None and (best is None or result[0] < best[0]):
                 best = (result[0], reading.mode.name, result[1])
         return None if best is None else (best[1], best[2])
+
+    def _inside_preamble(self, y: np.ndarray, guess: ChipTiming) -> bool:
+        """Whether every chip the acquisition could reach is clearly preamble.
+
+        S1's long preamble yields a candidate every template length; this rejects them at a
+        fraction of the cost of an acquisition, and only when no sync can be in reach: a sync
+        word there differs from the preamble in at least 4 chips, and at most 1 may differ.
+        """
+        count = len(self.template) + int(np.ceil(self.later))
+        sums = lag_chip_sums(y, self.lag, guess.boundaries(0, count))
+        pattern = np.arange(count) % 2 == 1
+        match = sums @ np.where(pattern, 1.0, -1.0)
+        decided = (sums * np.conj(match)).real > 0
+        return np.count_nonzero(decided != pattern) <= 1
 
     def _acquire(
         self, y: np.ndarray, guess: ChipTiming, carrier: tuple[float, float]
@@ -180,9 +205,21 @@ class BurstDecoder:
                 return None  # preamble all along: a later candidate will find the sync
         return None
 
+    def _check_errors(
+        self, reading: Reading, y: np.ndarray, cfo: float, dev: float, timing: ChipTiming
+    ) -> int:
+        """Chip errors in the known chips a reading expects after the template (0 if none)."""
+        if not reading.check:
+            return 0
+        if reading.shift:
+            timing = timing.shifted(reading.shift)
+        tones = tone_correlations(y, cfo, dev, timing, reading.check_at, len(reading.check))
+        return int(np.count_nonzero((tones.soft() > 0) != _chips(reading.check).astype(bool)))
+
     def _decode_reading(
         self,
         reading: Reading,
+        check_errors: int,
         y: np.ndarray,
         base: int,
         timing: ChipTiming,
@@ -201,13 +238,9 @@ class BurstDecoder:
         def fail(reason: FailureReason, detail: str, quality: float) -> tuple[float, DecodeFailure]:
             return quality, DecodeFailure("phy", reason, f"{mode.name}: {detail}", start_sample)
 
-        credible_marker = True
-        if reading.check:
-            tones = tone_correlations(y, cfo, dev, timing, reading.check_at, len(reading.check))
-            errors = int(np.count_nonzero((tones.soft() > 0) != _chips(reading.check).astype(bool)))
-            if errors > MAX_MARKER_ERRORS:
-                return None
-            credible_marker = errors <= CREDIBLE_MARKER_ERRORS
+        if check_errors > MAX_MARKER_ERRORS:
+            return None
+        credible_marker = check_errors <= CREDIBLE_MARKER_ERRORS
         header = fit_timing(y, cfo, dev, timing, 0, data_start + per_byte)
         l_field = self._decide(reading, y, cfo, dev, header, data_start, 1).data[0]
         n_bytes = on_air_length(l_field, reading.frame_format)
