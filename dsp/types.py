@@ -9,7 +9,7 @@ import numpy as np
 
 @dataclass(frozen=True, slots=True)
 class IQChunk:
-    """Consecutive complex baseband samples; ``start_sample`` counts from the start of the stream."""
+    """Consecutive complex baseband samples; ``start_sample`` counts from the stream start."""
 
     samples: np.ndarray  # complex64, 1-D
     start_sample: int

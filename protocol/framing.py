@@ -17,7 +17,7 @@ FORMAT_B_BLOCK2_MAX = 118  # bytes of block 2 in format B including its CRC
 
 
 def on_air_length(l_field: int, frame_format: FrameFormat) -> int:
-    """Bytes on air (after line decoding, CRCs included) for a frame whose first byte is ``l_field``."""
+    """Bytes on air (line decoded, CRCs included) of a frame whose first byte is ``l_field``."""
     if frame_format is FrameFormat.A:
         return 1 + l_field + 2 * (1 + -(-(max(l_field, 9) - 9) // BLOCK_DATA))
     return 1 + l_field
@@ -78,7 +78,7 @@ def strip_crcs(raw: bytes, frame_format: FrameFormat) -> Deframed:
 
 
 def add_crcs(data: bytes, frame_format: FrameFormat) -> bytes:
-    """Insert block CRCs into ``data`` (CRC-less link layer); sets L the way each format counts it."""
+    """Insert block CRCs into ``data`` (CRC-less link layer); L is set as the format counts it."""
     if len(data) < BLOCK1_DATA:
         raise ValueError(f"link frame needs at least {BLOCK1_DATA} bytes, got {len(data)}")
     if frame_format is FrameFormat.A:

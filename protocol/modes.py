@@ -72,6 +72,7 @@ def parse_modes(text: str) -> tuple[ModeSpec, ...]:
     unknown = [n for n in names if n not in MODES]
     if unknown or not names:
         raise ValueError(
-            f"unknown mode(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(MODES)}"
+            f"unknown mode(s) {', '.join(unknown) or '(none given)'}; "
+            f"choose from {', '.join(MODES)}"
         )
     return tuple(dict.fromkeys(MODES[n] for n in names))

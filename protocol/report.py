@@ -135,7 +135,9 @@ def _record_line(r: Record) -> str:
     if r.function.value != "instantaneous":
         where.append(str(r.function))
     where.extend(r.extensions)
-    value = "-" if r.value is None else r.value
+    value = record_to_dict(r)["value"]
+    if value is None:
+        value = "-"
     unit = f" {r.unit}" if r.unit else ""
     extra = f"  ({', '.join(where)})" if where else ""
     return f"    {r.quantity}: {value}{unit}{extra}  [{(r.dif + r.vif).hex().upper()}]"

@@ -17,7 +17,7 @@ class FailureReason(StrEnum):
 
     BAD_HEX = "bad_hex"
     NO_SYNC = "no_sync"
-    BAD_CODING = "bad_coding"  # invalid 3-of-6 word / Manchester violation that could not be resolved
+    BAD_CODING = "bad_coding"  # invalid 3-of-6 word or Manchester violation left unresolved
     LENGTH = "length"  # L field impossible or disagrees with the bytes present
     TRUNCATED = "truncated"
     CRC = "crc"

@@ -9,39 +9,37 @@ from collections.abc import Sequence
 
 from sdr.errors import UserError
 
-# Subcommand modules, each exposing ``register(subparsers)`` that sets ``func`` on its parser.
-# ``func(args) -> int`` returns the exit status.
-COMMAND_MODULES = (
-    "sdr.cmd_telegram",
-    "sdr.cmd_decode",
-    "sdr.cmd_simulate",
-    "sdr.cmd_listen",
-    "sdr.cmd_serve",
-    "sdr.cmd_record",
-    "sdr.cmd_survey",
-)
+# Subcommand name -> module exposing ``register(subparsers)``, which sets ``func`` on its parser;
+# ``func(args) -> int`` returns the exit status. Only the module of the command being run is
+# imported, so a quick command does not pay for scipy and matplotlib start-up.
+COMMANDS = {
+    "telegram": "sdr.cmd_telegram",
+    "decode": "sdr.cmd_decode",
+    "simulate": "sdr.cmd_simulate",
+    "listen": "sdr.cmd_listen",
+    "serve": "sdr.cmd_serve",
+    "record": "sdr.cmd_record",
+    "survey": "sdr.cmd_survey",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``wmbus`` parser with every subcommand, or with just ``only`` registered."""
     parser = argparse.ArgumentParser(
         prog="wmbus",
         description="Wireless M-Bus receiver: decode, decrypt and survey 868 MHz meters.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.register(sub)
+    for name, module_name in COMMANDS.items():
+        if only is None or name == only:
+            importlib.import_module(module_name).register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv and argv[0] in COMMANDS else None
+    args = build_parser(command).parse_args(argv)
     try:
         return int(args.func(args))
     except UserError as exc:

@@ -30,6 +30,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="IQ file(s) or .sigmf-meta")
+    add_recording_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="one JSON object per telegram")
+    parser.add_argument("--stats", action="store_true", help="print failure counts per mode")
+    parser.set_defaults(func=run)
+
+
+def add_recording_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of every command that decodes recordings: tuning, format, modes and keys."""
     parser.add_argument("--rate", type=quantity_arg, help="sample rate, e.g. 2.4M or 2400000")
     parser.add_argument("--center", type=quantity_arg, help="centre frequency, e.g. 868.625M")
     parser.add_argument("--format", choices=SAMPLE_FORMATS, help="sample format of raw files")
@@ -37,12 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--modes", default="S1,T1,C1", help="modes to receive, comma separated (default S1,T1,C1)"
     )
     add_key_arguments(parser)
-    parser.add_argument("--json", action="store_true", help="one JSON object per telegram")
-    parser.add_argument("--stats", action="store_true", help="print failure counts per mode")
-    parser.add_argument(
-        "--chunk-samples", type=int, default=262_144, help=argparse.SUPPRESS
-    )  # results never depend on it; tests use it to prove that
-    parser.set_defaults(func=run)
+    # Results never depend on the chunk size; tests use this option to prove it.
+    parser.add_argument("--chunk-samples", type=int, default=262_144, help=argparse.SUPPRESS)
 
 
 def _error(message: str) -> None:

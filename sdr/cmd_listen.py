@@ -21,9 +21,9 @@ from protocol.decoder import Decoder
 from protocol.modes import parse_modes
 from protocol.report import telegram_to_dict
 from protocol.telegram import Telegram
-from sdr.cmd_decode import quantity_arg
 from sdr.dedupe import Deduper
 from sdr.errors import UserError
+from sdr.iqfile import quantity_arg
 from sdr.keys import add_key_arguments, keys_from_args
 from sdr.mqtt import DEFAULT_PORT, DEFAULT_PREFIX, DEFAULT_QUEUE_LIMIT, MqttSink, MqttStats
 from sdr.output import TelegramOutput

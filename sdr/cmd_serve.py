@@ -7,9 +7,8 @@ import signal
 import sys
 from types import FrameType
 
-from sdr.cmd_decode import quantity_arg
 from sdr.errors import UserError
-from sdr.iqfile import SAMPLE_FORMATS, probe_iq_file
+from sdr.iqfile import SAMPLE_FORMATS, probe_iq_file, quantity_arg
 from sdr.rtltcp import ReplayServer
 
 

@@ -10,9 +10,10 @@ from pathlib import Path
 from dsp.receiver import covered_modes
 from protocol.decoder import Decoder
 from protocol.modes import parse_modes
+from sdr.cmd_decode import add_recording_arguments
 from sdr.errors import UserError
-from sdr.iqfile import SAMPLE_FORMATS, parse_quantity, probe_iq_file, quantity_arg
-from sdr.keys import add_key_arguments, keys_from_args
+from sdr.iqfile import parse_quantity, probe_iq_file
+from sdr.keys import keys_from_args
 from sdr.survey.analysis import Survey, build_survey
 from sdr.survey.export import text_summary, write_csv
 from sdr.survey.inputs import LocationInput, analyse_recording, is_log, read_log
@@ -42,14 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--csv", metavar="DIR", help="write meters.csv, channels.csv and placement.csv"
     )
-    parser.add_argument("--rate", type=quantity_arg, help="sample rate, e.g. 2.4M")
-    parser.add_argument("--center", type=quantity_arg, help="centre frequency, e.g. 868.625M")
-    parser.add_argument("--format", choices=SAMPLE_FORMATS, help="sample format of raw files")
-    parser.add_argument(
-        "--modes", default="S1,T1,C1", help="modes to receive, comma separated (default S1,T1,C1)"
-    )
-    add_key_arguments(parser)
-    parser.add_argument("--chunk-samples", type=int, default=262_144, help=argparse.SUPPRESS)
+    add_recording_arguments(parser)
     parser.set_defaults(func=run)
 
 

@@ -2,4 +2,4 @@
 
 
 class UserError(Exception):
-    """A mistake in what the user asked for (bad option, unreadable file); shown without traceback."""
+    """A mistake in the user's request (bad option, unreadable file): one line, no traceback."""

@@ -13,7 +13,6 @@ import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 import numpy as np
 import sigmf
@@ -21,6 +20,7 @@ from sigmf.error import SigMFError
 from sigmf.sigmffile import get_sigmf_filenames
 
 from dsp.types import IQChunk
+from sdr.closing import Closing
 from sdr.errors import UserError
 
 SAMPLE_FORMATS = ("cu8", "cs8", "cs16", "cf32")
@@ -310,7 +310,7 @@ def read_iq_chunks(info: IQFileInfo, chunk_samples: int = 262_144) -> Iterator[I
             start += count
 
 
-class IQWriter:
+class IQWriter(Closing):
     """Append complex samples to a raw IQ file in one of SAMPLE_FORMATS (a context manager)."""
 
     def __init__(self, path: str | Path, sample_format: str) -> None:
@@ -333,16 +333,6 @@ class IQWriter:
     def close(self) -> None:
         self._fh.close()
 
-    def __enter__(self) -> IQWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def write_iq(path: str | Path, samples: np.ndarray, sample_format: str) -> None:
@@ -363,7 +353,7 @@ class Annotation:
     freq_upper_edge_hz: float | None = None
 
 
-class SigMFWriter:
+class SigMFWriter(Closing):
     """Stream samples into ``BASE.sigmf-data``; ``close()`` writes ``BASE.sigmf-meta``.
 
     Annotations may be added while recording (e.g. one per decoded telegram).
@@ -422,16 +412,6 @@ class SigMFWriter:
         handle.tofile(self.meta_path, overwrite=True)
         return self.meta_path
 
-    def __enter__(self) -> SigMFWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def write_sigmf(

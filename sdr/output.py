@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TextIO
 
 from protocol.report import telegram_summary, telegram_to_dict
-
 from protocol.telegram import Telegram
+from sdr.closing import Closing
 from sdr.errors import UserError
 
 
@@ -19,7 +18,7 @@ def json_line(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(", ", ": "), default=str)
 
 
-class TelegramOutput:
+class TelegramOutput(Closing):
     """Writes one telegram per line (JSON) or per summary (text), flushed after each telegram so
     a consumer downstream of a pipe sees it at once. ``path=None`` writes to stdout."""
 
@@ -52,13 +51,3 @@ class TelegramOutput:
         if self._owned:
             self._stream.close()
 
-    def __enter__(self) -> TelegramOutput:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 import time
-from types import TracebackType
 from typing import TextIO
+
+from sdr.closing import Closing
 
 _WIDTH = 30
 
 
-class Progress:
+class Progress(Closing):
     """``update(done)`` redraws at most every ``interval_s``; ``close()`` clears the line.
 
     Silent when the stream is not a TTY (pipes, files, CI logs), so output stays clean.
@@ -56,13 +57,3 @@ class Progress:
             self.stream.flush()
             self._drawn = False
 
-    def __enter__(self) -> Progress:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
