@@ -41,6 +41,15 @@ def _smooth235(n: int) -> bool:
     return n == 1
 
 
+def _runs(bins: np.ndarray) -> list[tuple[int, int, int]]:
+    """``bins`` as contiguous runs (destination index, first bin, length): slices gather and
+    weight them in one pass, where a fancy-index gather would take an extra one."""
+    breaks = np.flatnonzero(np.diff(bins) != 1) + 1
+    starts = np.concatenate([[0], breaks])
+    ends = np.concatenate([breaks, [len(bins)]])
+    return [(int(a), int(bins[a]), int(b - a)) for a, b in zip(starts, ends, strict=True)]
+
+
 class Channelizer:
     """Streaming filter bank: ``process(samples) -> [per-channel output]``, ``flush``, ``reset``."""
 
@@ -66,7 +75,7 @@ class Channelizer:
         self._hop = size - self._overlap
         taps = self._overlap + 1
         self.plans: list[ChannelPlan] = []
-        self._bins: list[np.ndarray] = []
+        all_bins: list[np.ndarray] = []
         self._weights: list[np.ndarray] = []
         for offset_hz, decimation, cutoff_hz in channels:
             width = size // decimation
@@ -74,7 +83,7 @@ class Channelizer:
             k = np.fft.fftfreq(width, 1.0 / width).astype(np.int64)  # baseband bins in IFFT order
             h = scipy.signal.firwin(taps, cutoff_hz, fs=sample_rate_hz, window=("kaiser", 7.0))
             response = scipy.fft.fft(h, size)[k % size] / decimation
-            self._bins.append((center_bin + k) % size)
+            all_bins.append((center_bin + k) % size)
             self._weights.append(response.astype(np.complex64))
             self.plans.append(
                 ChannelPlan(
@@ -85,7 +94,8 @@ class Channelizer:
                     delay_samples=self._overlap // 2 // decimation,
                 )
             )
-        self._center_bins = [int(b[0]) for b in self._bins]
+        self._center_bins = [int(b[0]) for b in all_bins]
+        self._runs = [_runs(b) for b in all_bins]
         dc = np.arange(-_DC_BINS, _DC_BINS + 1) % size
         self._dc_bins = dc
         self.reset()
@@ -110,11 +120,16 @@ class Channelizer:
         spectra[:, self._dc_bins] = 0
         outputs = []
         first = self._block
-        for plan, bins, weights, center in zip(
-            self.plans, self._bins, self._weights, self._center_bins, strict=True
+        for plan, runs, weights, center in zip(
+            self.plans, self._runs, self._weights, self._center_bins, strict=True
         ):
-            band = np.take(spectra, bins, axis=1)
-            band *= weights
+            band = np.empty((n_blocks, len(weights)), dtype=np.complex64)
+            for dst, src, length in runs:
+                np.multiply(
+                    spectra[:, src : src + length],
+                    weights[dst : dst + length],
+                    out=band[:, dst : dst + length],
+                )
             low = scipy.fft.ifft(band, axis=1, overwrite_x=True)
             keep = low[:, self._overlap // plan.decimation :]
             # Block b starts at padded index b*hop, i.e. input index b*hop - overlap: re-reference

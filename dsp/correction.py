@@ -2,11 +2,18 @@
 
 Bounded work: per failed block, the ``CANDIDATES`` cheapest alternative code-word decisions
 inside it, alone and in pairs (78 checks). Against false frames: in a frame of short blocks
-(format A, at most 18 bytes) at least one block must pass without help. Over the long blocks
-of format B the 16-bit CRC has little distance to spare, and a "repair" that completes a
-low-weight error pattern would pass: there only one change is tried, and only among the few
-decisions that were close calls (cost far below the block's median), which real single
-errors are and the completion of a random error pattern almost never is.
+(format A, at most 18 bytes, shorter than the generator's period) at least one block must pass
+without help.
+
+Long blocks (format B, up to 126 bytes) need more care. The EN 13757 generator repeats every
+151 bits, so two decisions 151 bits apart (any two with the same effect on the check) can both
+be wrong without the CRC noticing: a CRC-valid word may have a CRC-valid twin two changes away,
+and a one-change "repair" may pick the wrong one of such a pair. There a block is accepted, with
+or without a repair, only when the posterior chance that another word was sent stays below
+``MAX_RISK``: the decision costs, scaled by the block's own noise estimate into log-likelihood
+ratios, weigh every twin against the decided word, and a repair against the chance that the
+failing check came from several errors that a chance match completes (2^-15 per trial: the
+generator has the factor x+1, so only checks of the same parity class can match).
 The block check is affine in the bits, so each alternative's effect on it is precomputed once
 and every trial costs one XOR.
 """
@@ -14,6 +21,7 @@ and every trial costs one XOR.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import combinations
 
 import numpy as np
@@ -28,6 +36,9 @@ MAX_CHANGES = 2
 MAX_BLOCK_BYTES = 18
 LONG_BLOCK_COST = 0.25  # long blocks: only decisions this far below the median are tried
 LONG_BLOCK_CANDIDATES = 4
+MAX_RISK = 1e-3  # accepted posterior chance that a long block is a wrong CRC-valid word
+CHANCE_MATCH = 2.0**-15  # a random check of the right parity class equals a given one
+_BITS = np.arange(7, -1, -1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +56,26 @@ def _syndrome(block: bytes) -> int:
     return crc16(block[:-2]) ^ int.from_bytes(block[-2:], "big")
 
 
+@lru_cache(maxsize=16)
+def _bit_effects(size: int) -> np.ndarray:
+    """Effect on the check of flipping each bit of a ``size``-byte block, (size, 8), MSB first."""
+    zero = _syndrome(bytes(size))
+    table = np.zeros((size, 8), dtype=np.int64)
+    for byte in range(size):
+        for bit in range(8):
+            flip = bytearray(size)
+            flip[byte] = 0x80 >> bit
+            table[byte, bit] = _syndrome(bytes(flip)) ^ zero
+    return table
+
+
+def _inside(start: int, size: int, decision: SoftDecision) -> np.ndarray:
+    return np.flatnonzero((decision.alt_byte >= start) & (decision.alt_byte < start + size))
+
+
 def _candidates(start: int, size: int, decision: SoftDecision, long: bool) -> np.ndarray:
     """The cheapest alternative decisions inside a block (for long blocks: close calls only)."""
-    inside = np.flatnonzero((decision.alt_byte >= start) & (decision.alt_byte < start + size))
+    inside = _inside(start, size, decision)
     order = inside[np.argsort(decision.alt_cost[inside], kind="stable")][:CANDIDATES]
     if long:
         limit = LONG_BLOCK_COST * float(np.median(decision.alt_cost[inside]))
@@ -55,24 +83,20 @@ def _candidates(start: int, size: int, decision: SoftDecision, long: bool) -> np
     return order
 
 
-def _effects(order: np.ndarray, start: int, size: int, decision: SoftDecision) -> list[int]:
+def _effects(order: np.ndarray, start: int, size: int, decision: SoftDecision) -> np.ndarray:
     """What applying each alternative does to the block check (the check is affine)."""
-    zero = _syndrome(bytes(size))
-    effects = []
-    for i in order:
-        flip = bytearray(size)
-        flip[decision.alt_byte[i] - start] = decision.alt_xor[i]
-        effects.append(_syndrome(bytes(flip)) ^ zero)
-    return effects
+    rows = _bit_effects(size)[decision.alt_byte[order] - start]
+    flips = (decision.alt_xor[order, None].astype(np.int64) >> _BITS) & 1
+    return np.bitwise_xor.reduce(np.where(flips == 1, rows, 0), axis=1)
 
 
 def _fix_block(
-    block: bytearray, start: int, decision: SoftDecision, max_changes: int, long: bool
-) -> int | None:
-    """Cheapest set of at most ``max_changes`` alternatives that makes the block pass, applied."""
+    block: bytes, start: int, decision: SoftDecision, max_changes: int, long: bool
+) -> np.ndarray | None:
+    """Alternatives (indices) of the cheapest set of at most ``max_changes`` that passes."""
     order = _candidates(start, len(block), decision, long)
-    effects = _effects(order, start, len(block), decision)
-    target = _syndrome(bytes(block))
+    effects = _effects(order, start, len(block), decision).tolist()
+    target = _syndrome(block)
     trials: list[tuple[float, tuple[int, ...]]] = []
     for size in range(1, max_changes + 1):
         for combo in combinations(range(len(order)), size):
@@ -84,22 +108,45 @@ def _fix_block(
     if not trials:
         return None
     _, combo = min(trials)
-    for c in combo:
-        i = order[c]
-        block[decision.alt_byte[i] - start] ^= int(decision.alt_xor[i])
-    return len(combo)
+    return order[list(combo)]
 
 
-def _ambiguous(start: int, size: int, decision: SoftDecision) -> bool:
-    """Whether two close calls in a long block could both be wrong without the CRC noticing.
+def _llr_per_cost(cost: np.ndarray) -> float:
+    """Log-likelihood ratio per unit of decision cost, from the block's own decisions.
 
-    The EN 13757 generator has period 151: two bit errors 151 bits apart (or any two changes
-    with the same effect on the check) leave the CRC valid. When two close-call decisions
-    form such a pair, the block's CRC cannot tell the frame from its neighbour.
+    A decision metric that is Gaussian with mean μ and variance v has LLR 2μx/v; the median and
+    the 84th percentile (above the few wrong decisions folded in near zero) give μ and √v.
     """
-    order = _candidates(start, size, decision, long=True)
-    effects = _effects(order, start, size, decision)
-    return len(set(effects)) < len(effects)
+    centre, upper = np.percentile(cost, [50, 84])
+    spread = upper - centre
+    return 2 * centre / spread**2 if spread > 0 else np.inf
+
+
+def _long_block_risk(start: int, size: int, decision: SoftDecision, applied: np.ndarray) -> float:
+    """Posterior chance that a CRC-valid long block (after ``applied`` repairs) is wrong.
+
+    Twins: two alternatives with the same effect on the check change the word into another
+    CRC-valid one; relative to the decided word its likelihood is exp(-(cost a + cost b)), with
+    the cost of undoing a repair negative. A repair: the single wrong decision it assumes
+    (likelihood exp(-cost), no other error) against two or more other errors whose check the
+    repair happened to match.
+    """
+    inside = _inside(start, size, decision)
+    llr = np.minimum(decision.alt_cost[inside] * _llr_per_cost(decision.alt_cost[inside]), 700.0)
+    repaired = np.isin(inside, applied)
+    final = np.maximum(np.where(repaired, -llr, llr), -700.0)
+    _, group = np.unique(_effects(inside, start, size, decision), return_inverse=True)
+    weight = np.exp(-final)
+    total = np.bincount(group, weight)
+    squares = np.bincount(group, weight**2)
+    twins = float(np.sum(total**2 - squares) / 2)
+    odds = twins
+    if repaired.any():
+        errors = float(np.sum(1 / (1 + np.exp(llr[~repaired]))))  # expected other errors
+        several = 1 - np.exp(-errors) * (1 + errors)
+        single = float(np.exp(-llr[repaired].sum() - errors))
+        odds += several * CHANCE_MATCH / single if single > 0 else np.inf
+    return odds / (1 + odds)
 
 
 def correct(decision: SoftDecision, frame_format: FrameFormat) -> Corrected:
@@ -111,15 +158,19 @@ def correct(decision: SoftDecision, frame_format: FrameFormat) -> Corrected:
     corrections = 0
     for n, (a, b) in enumerate(spans):
         long = b - a > MAX_BLOCK_BYTES
-        if passing[n] or not (anchored or long):
+        applied = np.zeros(0, dtype=np.int64)
+        if not passing[n] and (anchored or long):
+            fix = _fix_block(bytes(raw[a:b]), a, decision, 1 if long else MAX_CHANGES, long)
+            if fix is None:
+                continue
+            applied = fix
+        elif not passing[n] or not long:
             continue
-        block = bytearray(raw[a:b])
-        changed = _fix_block(block, a, decision, 1 if long else MAX_CHANGES, long)
-        if changed is not None:
-            raw[a:b] = block
-            passing[n] = True
-            corrections += changed
-    for n, (a, b) in enumerate(spans):
-        if passing[n] and b - a > MAX_BLOCK_BYTES and _ambiguous(a, b - a, decision):
+        if long and _long_block_risk(a, b - a, decision, applied) > MAX_RISK:
             passing[n] = False
+            continue
+        for i in applied:
+            raw[decision.alt_byte[i]] ^= int(decision.alt_xor[i])
+        passing[n] = True
+        corrections += len(applied)
     return Corrected(bytes(raw), tuple(passing), corrections)

@@ -10,7 +10,7 @@ rates (T1 meters can be 15 % off).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +27,7 @@ class SyncCandidate:
 _LEAF = "z"
 # Levels of shared partial sums in the rate bank. Measured: pairs halve the adds; deeper
 # levels save more adds, but their many arrays no longer stay in cache and it gets slower.
-_MERGE_LEVELS = 1
+_MERGE_LEVELS = 2
 
 
 def _merge_plan(
@@ -62,6 +62,48 @@ def _merge_plan(
     return list(merges.items()), tops
 
 
+class _TapBank:
+    """Sums of a signal over several sets of signed taps, sharing partial sums between sets
+    and between template positions (see ``_merge_plan``)."""
+
+    def __init__(
+        self, offsets: Sequence[np.ndarray], signs: np.ndarray, levels: int, dtype: type
+    ) -> None:
+        self._merges, tops = _merge_plan(offsets, signs, levels)
+        # A positive top first in each set: it starts the sum.
+        self._tops = [sorted(t, key=lambda top: -top[2]) for t in tops]
+        self._dtype = dtype
+        # Partial sums live in a workspace kept between calls: fresh memory for dozens of
+        # arrays per call would cost more in page faults than the adds themselves.
+        self._work = np.empty((len(self._merges), 0), dtype=dtype)
+
+    def __len__(self) -> int:
+        return len(self._tops)
+
+    def sums(self, x: np.ndarray, start: int, width: int) -> Iterator[np.ndarray]:
+        """Per tap set, ``sum_k sign_k * x[start + offset_k + q]`` for q < width, in one buffer
+        that the next set overwrites."""
+        if self._work.shape[1] < len(x):
+            self._work = np.empty((len(self._merges), len(x) + len(x) // 4), dtype=self._dtype)
+        groups: dict[object, np.ndarray] = {_LEAF: x}
+        for row, (key, (first, second, delta, same)) in enumerate(self._merges):
+            head, tail = groups[first], groups[second]
+            length = min(len(head), len(tail) - delta)
+            out = self._work[row, :length]
+            (np.add if same else np.subtract)(head[:length], tail[delta : delta + length], out=out)
+            groups[key] = out
+        acc = np.empty(width, dtype=self._dtype)
+        for (key, off, _), *rest in self._tops:
+            np.copyto(acc, groups[key][start + off : start + off + width])
+            for key, off, sign in rest:
+                term = groups[key][start + off : start + off + width]
+                if sign > 0:
+                    acc += term
+                else:
+                    acc -= term
+            yield acc
+
+
 class SyncDetector:
     """Scores template matches; the caller owns the sample buffer (see ``Receiver``)."""
 
@@ -86,9 +128,6 @@ class SyncDetector:
         self.step = max(1, round(samples_per_chip / grid_per_chip))
         self.window = max(1, round(samples_per_chip))
         self.chip_samples = [samples_per_chip / r for r in rates]
-        # Template power is summed on the taps of the slowest rate, whose span covers every
-        # other rate's taps (see ``scores``).
-        self._widest = int(np.argmax(self.chip_samples))
         n = len(chips)
         centre_shift = self.lag / 2 + (self.window - 1) / 2
         offsets = [
@@ -98,8 +137,14 @@ class SyncDetector:
         # Score index q looks back only; the template then ends at channel time (q - lead) * step.
         self.lead = max(int(o.max()) for o in offsets)
         self._offsets = [o - self.lead for o in offsets]
-        self._merges, self._tops = _merge_plan(self._offsets, self._signs, _MERGE_LEVELS)
-        self._work = np.empty((len(self._merges), 0), dtype=np.complex64)
+        self._bank = _TapBank(self._offsets, self._signs, _MERGE_LEVELS, np.complex64)
+        # One template power for all rates, over the slowest rate's span (which holds every
+        # rate's taps; smoothed power leaves no gaps between them): half the work of one each.
+        # Its taps are all positive, so deeper sharing stays cheap.
+        widest = self._offsets[int(np.argmax(self.chip_samples))]
+        self._power_bank = _TapBank(
+            [widest], np.ones(len(widest), dtype=np.float32), _MERGE_LEVELS + 1, np.float32
+        )
         lowest = min(int(o.min()) for o in self._offsets)
         # Channel samples needed before grid point q*step to score it.
         # Grid points per (slowest) chip: the power smoothing window, so it leaves no gaps
@@ -108,6 +153,24 @@ class SyncDetector:
         self.history = (self.smooth - lowest) * self.step + self.window + self.lag
         # Peaks closer than a template are the same burst (a C1 B marker repeats the sync word).
         self.peak_distance = max(1, round(n * samples_per_chip / self.step))
+
+    def _window_sums(self, u: np.ndarray, count: int) -> np.ndarray:
+        """``z[j] = sum(u[j * step : j * step + window])`` for j < count."""
+        step, window = self.step, self.window
+        if window % step:
+            z = np.zeros(count, dtype=np.complex64)
+            for i in range(window):
+                z += u[i : i + (count - 1) * step + 1 : step]
+            return z
+        # A window of whole steps is a sum of per-step block sums: fewer passes over the data.
+        blocks = count + window // step - 1
+        b = u[: blocks * step : step].copy()
+        for i in range(1, step):
+            b += u[i : blocks * step : step]
+        z = b[:count].copy()
+        for i in range(1, window // step):
+            z += b[i : i + count]
+        return z
 
     def scores(
         self, y: np.ndarray, base: int, q_lo: int, q_hi: int
@@ -125,13 +188,11 @@ class SyncDetector:
         lo = first - (self.window - 1) - self.lag - base
         hi = (q_hi - 1) * self.step + 1 - base
         seg = y[lo:hi]
-        u = seg[self.lag :] * np.conj(seg[: -self.lag])
+        u = np.conjugate(seg[: -self.lag])
+        np.multiply(u, seg[self.lag :], out=u)
         # Lag products summed over one chip window, evaluated on the grid only.
         count = q_hi - q_lo - lowest
-        z = np.zeros(count, dtype=np.complex64)
-        end = self.window - 1 + (count - 1) * self.step + 1
-        for i in range(self.window):
-            z += u[self.window - 1 - i : end - i : self.step]
+        z = self._window_sums(u, count)
         raw = z.real**2 + z.imag**2
         # Mean over a chip's worth of grid points, so it does not matter whether a tap lands on
         # a chip centre or on a transition.
@@ -140,35 +201,13 @@ class SyncDetector:
             power[i:] += raw[:-i]
         power /= self.smooth
         width = q_hi - q_lo
-        # One template power for all rates, over the slowest rate's span (which holds every
-        # rate's taps; smoothed power leaves no gaps between them): half the work of one each.
-        norm = np.zeros(width, dtype=np.float32)
-        for off in self._offsets[self._widest] - lowest:
-            norm += power[off : off + width]
-        energy = np.empty((len(self._tops), width), dtype=np.float32)
-        # Partial template sums shared between rates, built up in doubling groups of taps.
-        # They live in a workspace kept between calls: fresh memory for dozens of arrays per
-        # call would cost more in page faults than the adds themselves.
-        if self._work.shape[1] < len(z):
-            self._work = np.empty((len(self._merges), len(z) + len(z) // 4), dtype=np.complex64)
-        groups: dict[object, np.ndarray] = {_LEAF: z}
-        for row, (key, (first, second, delta, same)) in enumerate(self._merges):
-            head, tail = groups[first], groups[second]
-            length = min(len(head), len(tail) - delta)
-            out = self._work[row, :length]
-            (np.add if same else np.subtract)(head[:length], tail[delta : delta + length], out=out)
-            groups[key] = out
-        acc = np.empty(width, dtype=np.complex64)
-        for r, tops in enumerate(self._tops):
-            acc[:] = 0
-            for key, off, sign in tops:
-                term = groups[key][off - lowest : off - lowest + width]
-                if sign > 0:
-                    acc += term
-                else:
-                    acc -= term
+        norm = next(self._power_bank.sums(power, -lowest, width))
+        energy = np.empty((len(self._bank), width), dtype=np.float32)
+        square = np.empty(width, dtype=np.float32)
+        for r, acc in enumerate(self._bank.sums(z, -lowest, width)):
             np.multiply(acc.real, acc.real, out=energy[r])
-            energy[r] += acc.imag**2
+            np.multiply(acc.imag, acc.imag, out=square)
+            energy[r] += square
         best = energy.max(axis=0)
         # |sum c z| <= sqrt(N sum |z|^2): equality for a clean match; few live taps score low.
         # With the shared power the bound is approximate (a faster rate's last tap may sit a

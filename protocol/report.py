@@ -156,6 +156,13 @@ def telegram_summary(t: Telegram) -> str:
         f"{a.manufacturer} {a.id} {a.device_type_name} ver 0x{a.version:02X}  "
         f"C 0x{t.link.c_field:02X} {t.link.c_name}  ({fmt}{mode})"
     ]
+    b = t.frame.burst
+    if b is not None:
+        lines.append(
+            f"  radio: t={b.start_s:.6f} s  {b.freq_hz / 1e6:.3f} MHz  RSSI {b.rssi_dbfs:.1f} dBFS"
+            f"  SNR {b.snr_db:.1f} dB  CFO {b.cfo_hz / 1e3:+.1f} kHz"
+            f"  {b.chip_rate_hz / 1e3:.2f} kchip/s  corrected {t.frame.corrected_errors}"
+        )
     if t.ell is not None:
         sn = "" if t.ell.session_number is None else (
             f" session {t.ell.session_counter} enc {t.ell.encryption}")

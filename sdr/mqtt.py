@@ -253,11 +253,9 @@ class MqttSink:
         deadline = time.monotonic() + timeout_s
         if self._connected:
             self._publish(self.status_topic, "offline", retain=True)
-        while (
-            self._connected
-            and self._delivered < self._published
-            and time.monotonic() < deadline
-        ):
+        # Wait for a connection still being made too: a telegram published right after start()
+        # sits in paho's queue until the broker answers.
+        while self._delivered < self._published and time.monotonic() < deadline:
             time.sleep(0.02)
         self._client.disconnect()
         self._client.loop_stop()

@@ -73,9 +73,9 @@ def test_no_discovery_for_meters_without_a_key(water_telegram) -> None:
         sink = MqttSink("127.0.0.1", port, ha_discovery=True, known_meter_ids=[]).start()
         sink.publish_telegram(telegram)
         sink.close()
+        wait_for(lambda: sub.on(meter_topic("wmbus", telegram)), what="the meter's telegram")
         sub.close()
     assert not [t for t, _, _ in sub.messages if t.startswith("homeassistant/")]
-    assert sub.on(meter_topic("wmbus", telegram))
 
 
 def test_messages_wait_for_a_broker_that_comes_up_later(water_telegram) -> None:
