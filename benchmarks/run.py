@@ -15,7 +15,22 @@ if __package__ in (None, ""):  # ``python3 benchmarks/run.py``
 from benchmarks import false_frames, sensitivity, speed, tolerance
 from benchmarks.common import CASES, receiver_available
 
-NAMES = ("sensitivity", "tolerance", "speed", "memory", "noise")
+NAMES = ("sensitivity", "tolerance", "speed", "memory", "noise", "fuzz", "survey")
+REPO = Path(__file__).resolve().parents[1]
+
+# Benchmarks that are programs of their own: module and its arguments for (full, quick) runs.
+SUBPROGRAMS = {
+    "fuzz": ("benchmarks.fuzz_protocol", ([], ["10000"])),
+    "survey": ("benchmarks.survey_accuracy", ([], ["--seeds", "1"])),
+}
+
+
+def run_subprogram(name: str, quick: bool) -> None:
+    module, (full_args, quick_args) = SUBPROGRAMS[name]
+    print(f"\n== {name} ({module})", flush=True)
+    subprocess.run(
+        [sys.executable, "-m", module, *(quick_args if quick else full_args)], check=True, cwd=REPO
+    )
 
 
 def run_memory(quick: bool) -> dict:
@@ -28,7 +43,7 @@ def run_memory(quick: bool) -> dict:
         capture_output=True,
         text=True,
         check=True,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=REPO,
     )
     result = json.loads(out.stdout)
     by_minute = result["rss_mb_by_minute"]
@@ -74,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         results["memory"] = run_memory(args.quick)
     if "noise" in chosen:
         results["noise"] = false_frames.run(args.quick, args.seed)
+    for name in SUBPROGRAMS:
+        if name in chosen:
+            run_subprogram(name, args.quick)
     print(f"\n(benchmarks took {time.perf_counter() - started:.0f} s)")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=str) + "\n")
