@@ -136,8 +136,10 @@ class Channelizer:
             # the per-block mixing phase to absolute sample positions.
             starts = (np.arange(first, first + n_blocks) * self._hop - self._overlap) * center
             phase = np.exp(-2j * np.pi * (starts % self._size) / self._size).astype(np.complex64)
-            keep *= phase[:, None]
-            outputs.append(keep.ravel())
+            # Rotating into a fresh array also makes the output contiguous, in the same pass.
+            out = np.empty(keep.shape, dtype=np.complex64)
+            np.multiply(keep, phase[:, None], out=out)
+            outputs.append(out.ravel())
         self._block += n_blocks
         self._buffer = self._buffer[n_blocks * self._hop :]
         return outputs

@@ -5,9 +5,9 @@ inside it, alone and in pairs (78 checks). Against false frames: in a frame of s
 (format A, at most 18 bytes, shorter than the generator's period) at least one block must pass
 without help.
 
-Long blocks (format B, up to 126 bytes) need more care. The EN 13757 generator repeats every
-151 bits, so two decisions 151 bits apart (any two with the same effect on the check) can both
-be wrong without the CRC noticing: a CRC-valid word may have a CRC-valid twin two changes away,
+Long blocks (format B, up to 128 bytes with the CRC) need more care. The EN 13757 generator
+repeats every 151 bits, so two decisions 151 bits apart (any two with the same effect on the
+check) can both be wrong unnoticed: a CRC-valid word may have a CRC-valid twin two changes away,
 and a one-change "repair" may pick the wrong one of such a pair. There a block is accepted, with
 or without a repair, only when the posterior chance that another word was sent stays below
 ``MAX_RISK``: the decision costs, scaled by the block's own noise estimate into log-likelihood
@@ -27,7 +27,7 @@ from itertools import combinations
 import numpy as np
 
 from protocol.coding import SoftDecision
-from protocol.crc import crc16
+from protocol.crc import POLYNOMIAL, crc16
 from protocol.framing import block_spans
 from protocol.modes import FrameFormat
 
@@ -39,6 +39,7 @@ LONG_BLOCK_CANDIDATES = 4
 MAX_RISK = 1e-3  # accepted posterior chance that a long block is a wrong CRC-valid word
 CHANCE_MATCH = 2.0**-15  # a random check of the right parity class equals a given one
 _BITS = np.arange(7, -1, -1)
+_LONGEST_BLOCK = 256  # bytes: more than any block (format B: 128)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,17 +57,20 @@ def _syndrome(block: bytes) -> int:
     return crc16(block[:-2]) ^ int.from_bytes(block[-2:], "big")
 
 
-@lru_cache(maxsize=16)
-def _bit_effects(size: int) -> np.ndarray:
-    """Effect on the check of flipping each bit of a ``size``-byte block, (size, 8), MSB first."""
-    zero = _syndrome(bytes(size))
-    table = np.zeros((size, 8), dtype=np.int64)
-    for byte in range(size):
-        for bit in range(8):
-            flip = bytearray(size)
-            flip[byte] = 0x80 >> bit
-            table[byte, bit] = _syndrome(bytes(flip)) ^ zero
-    return table
+@lru_cache(maxsize=1)
+def _bit_effects() -> np.ndarray:
+    """Effect on the check of flipping each bit, by distance from a block's end: (bytes, 8).
+
+    The check is the CRC of the data XOR the received CRC: a received CRC bit flips its own
+    check bit, and a data bit d bits before the CRC adds x^(16+d) mod the generator (with the
+    initial value and final XOR cancelling, the CRC is linear and blind to leading zeros).
+    """
+    effects = [1 << k for k in range(16)]
+    reg = POLYNOMIAL  # x^16
+    for _ in range(8 * (_LONGEST_BLOCK - 2)):
+        effects.append(reg)
+        reg = ((reg << 1) ^ (POLYNOMIAL if reg & 0x8000 else 0)) & 0xFFFF
+    return np.array(effects[::-1], dtype=np.int64).reshape(-1, 8)
 
 
 def _inside(start: int, size: int, decision: SoftDecision) -> np.ndarray:
@@ -85,7 +89,7 @@ def _candidates(start: int, size: int, decision: SoftDecision, long: bool) -> np
 
 def _effects(order: np.ndarray, start: int, size: int, decision: SoftDecision) -> np.ndarray:
     """What applying each alternative does to the block check (the check is affine)."""
-    rows = _bit_effects(size)[decision.alt_byte[order] - start]
+    rows = _bit_effects()[decision.alt_byte[order] - start + _LONGEST_BLOCK - size]
     flips = (decision.alt_xor[order, None].astype(np.int64) >> _BITS) & 1
     return np.bitwise_xor.reduce(np.where(flips == 1, rows, 0), axis=1)
 
@@ -118,8 +122,8 @@ def _llr_per_cost(cost: np.ndarray) -> float:
     the 84th percentile (above the few wrong decisions folded in near zero) give μ and √v.
     """
     centre, upper = np.percentile(cost, [50, 84])
-    spread = upper - centre
-    return 2 * centre / spread**2 if spread > 0 else np.inf
+    spread = max(upper - centre, 1e-6 * centre)
+    return 2 * centre / spread**2 if centre > 0 else 0.0  # all ties: no information
 
 
 def _long_block_risk(start: int, size: int, decision: SoftDecision, applied: np.ndarray) -> float:
@@ -158,14 +162,16 @@ def correct(decision: SoftDecision, frame_format: FrameFormat) -> Corrected:
     corrections = 0
     for n, (a, b) in enumerate(spans):
         long = b - a > MAX_BLOCK_BYTES
+        if passing[n] and not long:
+            continue
         applied = np.zeros(0, dtype=np.int64)
-        if not passing[n] and (anchored or long):
+        if not passing[n]:
+            if not (anchored or long):
+                continue
             fix = _fix_block(bytes(raw[a:b]), a, decision, 1 if long else MAX_CHANGES, long)
             if fix is None:
                 continue
             applied = fix
-        elif not passing[n] or not long:
-            continue
         if long and _long_block_risk(a, b - a, decision, applied) > MAX_RISK:
             passing[n] = False
             continue

@@ -104,10 +104,12 @@ def _running_at(sums: np.ndarray, pos: np.ndarray) -> np.ndarray:
     The grid is the integers, so the bracketing index is a truncation rather than a search.
     """
     last = len(sums) - 1
+    if last < 1:
+        return np.broadcast_to(sums[0], np.shape(pos)).copy()
     pos = np.clip(pos, 0, last)
-    i = np.minimum(pos.astype(np.intp), max(last - 1, 0))
+    i = np.minimum(pos.astype(np.intp), last - 1)
     lower = sums[i]
-    return lower + (pos - i) * (sums[np.minimum(i + 1, last)] - lower)
+    return lower + (pos - i) * (sums[i + 1] - lower)
 
 
 _ROTATOR_BLOCK = 64
