@@ -146,11 +146,19 @@ def run(args: argparse.Namespace) -> int:
                 continue
             try:
                 pipeline = decode_file(info, inside, decoder, output, args.chunk_samples)
+            except BrokenPipeError:
+                raise  # stdout closed (e.g. piped into head): the CLI ends quietly
             except OSError as exc:
                 _error(f"{path}: read failed ({exc.strerror or exc})")
                 status = 2
                 continue
             summary.add(pipeline, info.duration_s)
+            if not sum(pipeline.telegrams.values()) and not args.json:
+                print(
+                    f"{path}: no telegrams in {info.duration_s:.1f} s of signal "
+                    f"({info.sample_rate_hz / 1e6:g} Msps at {info.center_freq_hz / 1e6:.3f} MHz)",
+                    file=sys.stderr,
+                )
     if args.stats:
         if args.json:
             print(json_line({"stats": summary.to_dict()}), file=sys.stderr)
