@@ -98,18 +98,32 @@ def refine_carrier(
     return cfo + carriers[i], dev_nominal * factor
 
 
-def _running_at(sums: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    """Running sums linearly interpolated at fractional indices ``pos`` (clipped to the ends).
+def _running_at(sums: list[np.ndarray], pos: np.ndarray) -> list[np.ndarray]:
+    """Running sums (several of one length, sharing the index arithmetic) linearly
+    interpolated at fractional indices ``pos`` (clipped to the ends).
 
     The grid is the integers, so the bracketing index is a truncation rather than a search.
     """
-    last = len(sums) - 1
+    last = len(sums[0]) - 1
     if last < 1:
-        return np.broadcast_to(sums[0], np.shape(pos)).copy()
-    pos = np.clip(pos, 0, last)
-    i = np.minimum(pos.astype(np.intp), last - 1)
-    lower = sums[i]
-    return lower + (pos - i) * (sums[i + 1] - lower)
+        return [np.broadcast_to(cs[0], np.shape(pos)).copy() for cs in sums]
+    # In place, and minimum/maximum rather than np.clip: at these sizes call overhead and
+    # fresh temporaries cost more than the arithmetic.
+    frac = np.maximum(pos, 0.0)
+    np.minimum(frac, float(last), out=frac)
+    i = frac.astype(np.intp)
+    np.minimum(i, last - 1, out=i)
+    frac -= i
+    above = i + 1
+    out = []
+    for cs in sums:
+        lower = cs[i]
+        value = cs[above]
+        value -= lower
+        value *= frac
+        value += lower
+        out.append(value)
+    return out
 
 
 _ROTATOR_BLOCK = 64
@@ -146,7 +160,7 @@ class _ToneIntegrals:
         last axis)."""
         # sums[i] integrates samples a .. a+i-1, i.e. up to time a + i - 0.5.
         pos = edges + (0.5 - self.a)
-        return [np.diff(_running_at(cs, pos), axis=-1) for cs in self.sums]
+        return [at[..., 1:] - at[..., :-1] for at in _running_at(self.sums, pos)]
 
 
 _SEGMENT = 16  # chips per timing measurement
@@ -169,13 +183,14 @@ def _segment_offsets(
     contrast = np.abs(np.abs(up) ** 2 - np.abs(low) ** 2)
     grid = np.add.reduceat(contrast, starts, axis=1)  # (probes, segments)
     cols = np.arange(grid.shape[1])
-    best = np.clip(np.argmax(grid, axis=0), 1, len(_PROBES) - 2)
+    best = np.minimum(np.maximum(np.argmax(grid, axis=0), 1), len(_PROBES) - 2)
     early, on, late = grid[best - 1, cols], grid[best, cols], grid[best + 1, cols]
     curvature = early - 2 * on + late
     peaked = curvature < 0
     step = _PROBES[1] - _PROBES[0]
     vertex = step * (early - late) / (2 * np.where(peaked, curvature, -1.0))
-    error = np.clip(_PROBES[best] + np.where(peaked, vertex, 0.0), _PROBES[0], _PROBES[-1])
+    error = _PROBES[best] + np.where(peaked, vertex, 0.0)
+    error = np.minimum(np.maximum(error, _PROBES[0]), _PROBES[-1])
     ends = np.minimum(starts + _SEGMENT, hi - lo)
     centers = lo + (starts + ends) / 2.0
     return centers, error, np.where(peaked, -curvature, 0.0)
@@ -188,9 +203,12 @@ def _line(
     if np.count_nonzero(use) < 2 or np.ptp(chips[use]) <= 0:
         return fallback
     w = weight / weight.max()
-    c = np.average(chips, weights=w)
+    total = w.sum()
+    c = np.multiply(chips, w).sum() / total
     slope = np.sum(w * (chips - c) * times) / np.sum(w * (chips - c) ** 2)
-    return ChipTiming(t0=float(np.average(times, weights=w) - slope * c), chip_samples=float(slope))
+    return ChipTiming(
+        t0=float(np.multiply(times, w).sum() / total - slope * c), chip_samples=float(slope)
+    )
 
 
 def _measure(
@@ -238,7 +256,10 @@ _ACQUIRE_PASSES = ((0.01, 0.25), (0.0025, 0.0625))
 def _chip_grid(end: float, chip_samples: float, n: int, scales, shifts) -> np.ndarray:
     """Chip edges of every (scale, shift) grid of ``n`` chips stretched about ``end``."""
     k = np.arange(n + 1, dtype=np.float64)
-    return end + ((k - n) * scales[:, None, None] + shifts[None, :, None]) * chip_samples
+    edges = ((k - n) * scales[:, None])[:, None, :] + shifts[None, :, None]
+    edges *= chip_samples
+    edges += end
+    return edges
 
 
 def lag_chip_sums(y: np.ndarray, lag: int, edges: np.ndarray) -> np.ndarray:
@@ -249,7 +270,7 @@ def lag_chip_sums(y: np.ndarray, lag: int, edges: np.ndarray) -> np.ndarray:
     u = y[lo:hi].astype(np.complex128) * np.conj(y[lo - lag : hi - lag])
     sums = np.zeros(len(u) + 1, dtype=np.complex128)
     np.cumsum(u, out=sums[1:])
-    return np.diff(_running_at(sums, edges + (0.5 + lag / 2 - lo)), axis=-1)
+    return np.diff(_running_at([sums], edges + (0.5 + lag / 2 - lo))[0], axis=-1)
 
 
 def _tone_contrast(y: np.ndarray, cfo: float, dev: float, edges: np.ndarray) -> np.ndarray:
