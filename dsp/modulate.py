@@ -82,6 +82,13 @@ def modulate(
     return (amplitude * np.exp(1j * phase)).astype(np.complex64)
 
 
+def noise_variance(
+    ecn0_db: float, chip_rate_hz: float, sample_rate_hz: float, amplitude: float = 1.0
+) -> float:
+    """Complex noise variance per sample σ² giving Ec/N0 = A²·fs / (σ²·chip_rate) = ``ecn0_db``."""
+    return amplitude**2 * sample_rate_hz / (chip_rate_hz * 10 ** (ecn0_db / 10))
+
+
 def add_noise(
     iq: np.ndarray,
     ecn0_db: float,
@@ -91,6 +98,6 @@ def add_noise(
     amplitude: float = 1.0,
 ) -> np.ndarray:
     """Add complex white Gaussian noise such that Ec/N0 = A²·fs / (σ²·chip_rate) is ``ecn0_db``."""
-    variance = amplitude**2 * sample_rate_hz / (chip_rate_hz * 10 ** (ecn0_db / 10))
+    variance = noise_variance(ecn0_db, chip_rate_hz, sample_rate_hz, amplitude)
     noise = rng.standard_normal((2, len(iq))) * np.sqrt(variance / 2)
     return (iq + (noise[0] + 1j * noise[1])).astype(np.complex64)

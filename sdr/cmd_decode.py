@@ -7,7 +7,7 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 
-from dsp.receiver import Receiver, covered_modes
+from dsp.receiver import Receiver
 from protocol.decoder import Decoder
 from protocol.modes import ModeSpec, parse_modes
 from protocol.telegram import Telegram
@@ -15,7 +15,7 @@ from sdr.errors import UserError
 from sdr.iqfile import SAMPLE_FORMATS, IQFileInfo, probe_iq_file, quantity_arg, read_iq_chunks
 from sdr.keys import add_key_arguments, keys_from_args
 from sdr.output import TelegramOutput, json_line
-from sdr.pipeline import DecodePipeline
+from sdr.pipeline import DecodePipeline, modes_in_band
 from sdr.progress import Progress
 
 
@@ -132,16 +132,13 @@ def run(args: argparse.Namespace) -> int:
                 continue
             if info.truncated:
                 _warn(f"{path}: ignoring a partial last sample ({info.trailing_bytes} byte(s))")
-            inside = covered_modes(info.sample_rate_hz, info.center_freq_hz, modes)
-            for mode in modes:
-                if mode not in inside:
-                    _warn(
-                        f"{path}: mode {mode.name} ({mode.center_freq_hz / 1e6:.3f} MHz) is outside"
-                        f" this recording ({info.sample_rate_hz / 1e6:g} Msps at"
-                        f" {info.center_freq_hz / 1e6:.3f} MHz); not decoded"
-                    )
-            if not inside:
-                _error(f"{path}: none of the requested modes is inside this recording")
+            try:
+                inside = modes_in_band(
+                    modes, info.sample_rate_hz, info.center_freq_hz, "this recording", "decoded",
+                    lambda message, path=path: _warn(f"{path}: {message}"),
+                )
+            except UserError as exc:
+                _error(f"{path}: {exc}")
                 status = 2
                 continue
             try:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import FrameType
 
-from dsp.receiver import Receiver, covered_modes
+from dsp.receiver import Receiver
 from dsp.types import IQChunk
 from protocol.decoder import Decoder
 from protocol.modes import parse_modes
@@ -27,7 +27,7 @@ from sdr.iqfile import quantity_arg
 from sdr.keys import add_key_arguments, keys_from_args
 from sdr.mqtt import DEFAULT_PORT, DEFAULT_PREFIX, DEFAULT_QUEUE_LIMIT, MqttSink, MqttStats
 from sdr.output import TelegramOutput
-from sdr.pipeline import DecodePipeline
+from sdr.pipeline import DecodePipeline, modes_in_band
 from sdr.sources import (
     DEFAULT_BUFFER_S,
     DEFAULT_CENTER_FREQ_HZ,
@@ -197,13 +197,14 @@ def run_session(
     keys = keys_from_args(args)
     source = open_source(args.device, args.rtl_tcp, settings, buffer_s=args.buffer)
     source.start()
-    inside = covered_modes(source.sample_rate_hz, source.center_freq_hz, modes)
-    for mode in modes:
-        if mode not in inside:
-            log(f"warning: the {mode.name} channel is outside the tuned band; not received")
-    if not inside:
+    try:
+        inside = modes_in_band(
+            modes, source.sample_rate_hz, source.center_freq_hz, "the tuned band", "received",
+            lambda message: log(f"warning: {message}"),
+        )
+    except UserError:
         source.stop()
-        raise UserError("none of the requested modes is inside the tuned band")
+        raise
     pipeline = DecodePipeline(
         Receiver(source.sample_rate_hz, source.center_freq_hz, inside), Decoder(keys)
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dsp.modulate import add_noise, channel_offset_hz, modulate
+from dsp.modulate import add_noise, channel_offset_hz, modulate, noise_variance
 from protocol.encoder import TelegramSpec, TplSpec, encode_telegram
 from protocol.framing import add_crcs
 from protocol.manufacturers import manufacturer_code
@@ -197,7 +197,7 @@ class StreamSettings:
         """Factor that brings signal plus noise to ``FILE_RMS``."""
         if self.ecn0_db is None:
             return FILE_RMS
-        noise_var = self.sample_rate_hz / (self.reference_chip_rate_hz * 10 ** (self.ecn0_db / 10))
+        noise_var = noise_variance(self.ecn0_db, self.reference_chip_rate_hz, self.sample_rate_hz)
         return FILE_RMS / float(np.sqrt(1.0 + noise_var))
 
     def amplitude(self, mode: ModeSpec) -> float:

@@ -7,13 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-from dsp.receiver import covered_modes
 from protocol.decoder import Decoder
 from protocol.modes import parse_modes
 from sdr.cmd_decode import add_recording_arguments
 from sdr.errors import UserError
 from sdr.iqfile import parse_quantity, probe_iq_file
 from sdr.keys import keys_from_args
+from sdr.pipeline import modes_in_band
 from sdr.survey.analysis import Survey, build_survey
 from sdr.survey.export import text_summary, write_csv
 from sdr.survey.inputs import LocationInput, analyse_recording, is_log, read_log
@@ -72,14 +72,13 @@ def _load(path: str, label: str, args: argparse.Namespace, decoder: Decoder) -> 
         return data
     modes = parse_modes(args.modes)
     info = probe_iq_file(path, args.format, args.rate, args.center)
-    inside = covered_modes(info.sample_rate_hz, info.center_freq_hz, modes)
-    for mode in modes:
-        if mode not in inside:
-            print(f"wmbus survey: warning: {path}: mode {mode.name} "
-                  f"({mode.center_freq_hz / 1e6:.3f} MHz) is outside this recording; not surveyed",
-                  file=sys.stderr)
-    if not inside:
-        raise UserError(f"{path}: none of the requested modes is inside this recording")
+    try:
+        inside = modes_in_band(
+            modes, info.sample_rate_hz, info.center_freq_hz, "this recording", "surveyed",
+            lambda message: print(f"wmbus survey: warning: {path}: {message}", file=sys.stderr),
+        )
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from exc
     try:
         return analyse_recording(info, label, inside, decoder, args.chunk_samples)
     except OSError as exc:

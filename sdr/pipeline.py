@@ -6,11 +6,39 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol
 
+from dsp.receiver import covered_modes
 from dsp.types import IQChunk
+from protocol.modes import ModeSpec
 from protocol.telegram import Telegram
 from protocol.types import DecodeFailure, Frame
+from sdr.errors import UserError
 
 Result = Telegram | DecodeFailure
+
+
+def modes_in_band(
+    modes: Sequence[ModeSpec],
+    sample_rate_hz: float,
+    center_freq_hz: float,
+    band: str,
+    action: str,
+    warn: Callable[[str], None],
+) -> tuple[ModeSpec, ...]:
+    """The requested modes whose channel lies in the stream; ``warn`` names each one left out.
+
+    ``band`` describes the stream ("this recording", "the tuned band"), ``action`` what is not
+    done for a mode outside it ("decoded"). Raises UserError when no requested mode is inside.
+    """
+    inside = covered_modes(sample_rate_hz, center_freq_hz, modes)
+    for mode in modes:
+        if mode not in inside:
+            warn(
+                f"mode {mode.name} ({mode.center_freq_hz / 1e6:.3f} MHz) is outside {band}"
+                f" ({sample_rate_hz / 1e6:g} Msps at {center_freq_hz / 1e6:.3f} MHz); not {action}"
+            )
+    if not inside:
+        raise UserError(f"none of the requested modes is inside {band}")
+    return inside
 
 
 class ReceiverLike(Protocol):
