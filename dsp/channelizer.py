@@ -63,14 +63,27 @@ class Channelizer:
         lcm = math.lcm(*(d for _, d, _ in channels))
         # Overlap = filter length - 1, an even multiple of every decimation so the group delay is
         # a whole number of output samples. ~100 us of taps keeps 40+ dB selectivity.
-        self._overlap = 2 * lcm * max(1, round(1e-4 * sample_rate_hz / (2 * lcm)))
-        smallest = lcm * math.ceil(max(_TARGET_FFT, 4 * self._overlap) / lcm)
+        nominal = 2 * lcm * max(1, round(1e-4 * sample_rate_hz / (2 * lcm)))
+        smallest = lcm * math.ceil(max(_TARGET_FFT, 4 * nominal) / lcm)
         # Among fast FFT sizes up to four times the smallest, prefer bins on the channel centres,
-        # then sizes with only the factors 2, 3 and 5 (measurably faster than 7 or 11).
+        # then a hop that keeps every channel's mixing phase the same in each block (no
+        # per-block rotation), then sizes with only the factors 2, 3 and 5 (measurably faster
+        # than 7 or 11).
         sizes = [
             n for n in range(smallest, 4 * smallest + 1, lcm) if scipy.fft.next_fast_len(n) == n
         ]
-        size = min(sizes, key=lambda n: (self._misalignment(channels, n), not _smooth235(n), n))
+        geometries = [(n, self._overlap_for(channels, n, nominal, lcm)) for n in sizes]
+        size, overlap = min(
+            geometries,
+            key=lambda g: (
+                self._misalignment(channels, g[0]),
+                not self._phase_locked(channels, g[0], g[1]),
+                not _smooth235(g[0]),
+                g[0],
+            ),
+        )
+        self._overlap = overlap
+        self._rotate = not self._phase_locked(channels, size, overlap)
         self._size = size
         self._hop = size - self._overlap
         taps = self._overlap + 1
@@ -99,6 +112,25 @@ class Channelizer:
         dc = np.arange(-_DC_BINS, _DC_BINS + 1) % size
         self._dc_bins = dc
         self.reset()
+
+    def _center_bins_of(self, channels: list[tuple[float, int, float]], size: int) -> list[int]:
+        return [round(off * size / self.sample_rate_hz) for off, _, _ in channels]
+
+    def _phase_locked(
+        self, channels: list[tuple[float, int, float]], size: int, overlap: int
+    ) -> bool:
+        """Whether every block starts at a whole number of periods of each channel's centre bin
+        (blocks start at multiples of size - overlap, offset by -overlap)."""
+        return all((overlap * c) % size == 0 for c in self._center_bins_of(channels, size))
+
+    def _overlap_for(
+        self, channels: list[tuple[float, int, float]], size: int, nominal: int, lcm: int
+    ) -> int:
+        """The nominal overlap, or a longer one (up to 1.5 times) that locks the block phases."""
+        for overlap in range(nominal, nominal + nominal // 2 + 1, 2 * lcm):
+            if self._phase_locked(channels, size, overlap):
+                return overlap
+        return nominal
 
     def _misalignment(self, channels: list[tuple[float, int, float]], size: int) -> float:
         bin_hz = self.sample_rate_hz / size
@@ -132,6 +164,9 @@ class Channelizer:
                 )
             low = scipy.fft.ifft(band, axis=1, overwrite_x=True)
             keep = low[:, self._overlap // plan.decimation :]
+            if not self._rotate:
+                outputs.append(keep.ravel())
+                continue
             # Block b starts at padded index b*hop, i.e. input index b*hop - overlap: re-reference
             # the per-block mixing phase to absolute sample positions.
             starts = (np.arange(first, first + n_blocks) * self._hop - self._overlap) * center

@@ -8,23 +8,21 @@ envelope ripple that noise adds, about ``(2·s + 1) / (s + 1)²`` at block SNR `
 transmitter at power ratio ``r`` beats against the first and adds about ``2·r / (1 + r)²``, so a
 collision is visible in the signal itself, not guessed from missing telegrams.
 
-The noise floor is estimated per channel from the quietest blocks (a low quantile of each
-half-second segment, corrected for the known spread of a noise-only block's power, the lowest
-over the last four seconds, so that a busy segment or a long transmission does not raise it).
+The noise floor is estimated per channel from the quietest blocks of each half-second segment
+(``dsp.noise_floor``), so that a busy segment or a long transmission does not raise it.
 Decisions are made per complete segment, so results do not depend on how the stream is chunked.
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import gamma
 
 from dsp.channelizer import Channelizer
+from dsp.noise_floor import NoiseFloor, exceedance_threshold
 from dsp.types import IQChunk
 from protocol.modes import MODES, ModeSpec
 
@@ -32,7 +30,6 @@ from protocol.modes import MODES, ModeSpec
 CFO_MARGIN_HZ = 40e3
 BLOCK_CHIPS = 10  # block length in chips of the channel's slowest mode
 SEGMENT_S = 0.5  # noise-floor update period
-NOISE_HISTORY_SEGMENTS = 8
 NOISE_QUANTILE = 0.1
 # A noise-only block exceeds the detection threshold with this probability.
 FALSE_ALARM_PROBABILITY = 1e-6
@@ -132,10 +129,8 @@ class _ChannelTrack:
         self.block_len = max(4, round(channel.block_s * rate))
         self.block_samples = self.block_len * decimation
         self.segment_blocks = max(1, round(SEGMENT_S / (self.block_samples / sample_rate_hz)))
-        self._noise_scale = float(gamma.ppf(NOISE_QUANTILE, self.block_len) / self.block_len)
-        self._threshold = float(
-            gamma.ppf(1 - FALSE_ALARM_PROBABILITY, self.block_len) / self.block_len
-        )
+        self._noise = NoiseFloor(self.block_len, NOISE_QUANTILE)
+        self._threshold = exceedance_threshold(self.block_len, FALSE_ALARM_PROBABILITY)
         self.min_burst_blocks = max(
             1, math.ceil(MIN_BURST_S * sample_rate_hz / self.block_samples)
         )
@@ -151,14 +146,17 @@ class _ChannelTrack:
         self._seg_power: list[np.ndarray] = []
         self._seg_cm: list[np.ndarray] = []
         self._seg_count = 0
-        self._noise_history: deque[float] = deque(maxlen=NOISE_HISTORY_SEGMENTS)
+        self._noise.reset()
         self._first_block = 0  # absolute block index of the first buffered segment block
         # Blocks of a burst that may continue into the next segment: index, power, cm, noise.
         self._open = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0))
         self.active_blocks = 0
         self.blocks = 0
         self.outputs = 0  # decimated samples taken in, each describing one input position
-        self.noise_power = float("nan")
+
+    @property
+    def noise_power(self) -> float:
+        return self._noise.power
 
     def process(self, y: np.ndarray) -> list[ChannelBurst]:
         skip = min(self._skip, len(y))
@@ -199,8 +197,7 @@ class _ChannelTrack:
         power = np.concatenate(self._seg_power)
         cm = np.concatenate(self._seg_cm)
         self._seg_power, self._seg_cm, self._seg_count = [], [], 0
-        self._noise_history.append(float(np.quantile(power, NOISE_QUANTILE)) / self._noise_scale)
-        self.noise_power = min(self._noise_history)
+        self._noise.update(power)
         index = self._first_block + np.arange(len(power), dtype=np.int64)
         self._first_block += len(power)
         self.blocks += len(power)

@@ -1,7 +1,9 @@
 """Streaming receiver: IQ chunks in, CRC-valid link frames (and decode failures) out.
 
 One channelizer pass serves every channel; S1 has its own channel, T1 and C1 share 868.95 MHz.
-Per channel the sync search runs over all samples, the per-burst work only where it fired.
+Per channel an energy gate (block power against the channel's noise floor) marks where
+something is on the air; the sync search runs only there, the per-burst work only where the
+search fired. An idle channel then costs little more than its filter.
 A candidate is decoded once the channel buffer holds the longest burst that could follow it,
 so every decision sees the same samples whatever the chunking, and memory stays bounded.
 """
@@ -17,6 +19,7 @@ import numpy as np
 from dsp.burst import BurstDecoder, ChannelGeometry
 from dsp.channelizer import Channelizer, ChannelPlan
 from dsp.modulate import channel_offset_hz
+from dsp.noise_floor import NoiseFloor, exceedance_threshold
 from dsp.sync import SyncCandidate, SyncDetector
 from dsp.types import IQChunk
 from protocol.coding import CHIPS_PER_BYTE
@@ -31,6 +34,15 @@ _SLOWEST_RATE = 0.85
 _THRESHOLD = 0.6
 _T1_RATES = (0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15)
 _NARROW_RATES = (0.985, 1.0, 1.015)  # S1 and C1: about ±2 %
+_GATE_BLOCK_CHIPS = 40
+_GATE_SEGMENT_S = 0.5  # noise-floor update period
+# The floor holds while 1 % of a segment's blocks are free of signal: a channel can be
+# that busy (a long S1 telegram every few milliseconds) before weak signals go unsearched.
+_GATE_NOISE_QUANTILE = 0.01
+# A noise-only block opens the gate this often. A signal at the sensitivity limit (in-channel
+# SNR around -4 dB for S1, 0 dB for T1/C1) raises a block's power well above the threshold
+# (+0.8 dB for 40 chips), and the search looks at every block near a template.
+_GATE_FALSE_OPEN = 1e-5
 
 Result = Frame | DecodeFailure
 
@@ -49,6 +61,76 @@ def covered_modes(
     return tuple(out)
 
 
+class _EnergyGate:
+    """Which blocks of a channel hold more power than noise alone would.
+
+    Blocks sit on a fixed grid of absolute channel samples and each is judged against the floor
+    of the segments before it, so the verdicts do not depend on how the stream is chunked. Until
+    the first floor is known every block counts as on the air.
+    """
+
+    def __init__(self, block_len: int, segment_blocks: int) -> None:
+        self.block_len = block_len
+        self._segment_blocks = segment_blocks
+        self._threshold = exceedance_threshold(block_len, _GATE_FALSE_OPEN)
+        self._floor = NoiseFloor(block_len, _GATE_NOISE_QUANTILE)
+        self.reset()
+
+    def reset(self) -> None:
+        self._floor.reset()
+        self._segment: list[np.ndarray] = []
+        self._segment_count = 0
+        self.next_block = 0  # first block not judged yet
+        self._hot = np.zeros(0, dtype=bool)
+        self._hot_base = 0  # block index of _hot[0]
+
+    def advance(self, buf: np.ndarray, base: int, final: bool) -> None:
+        """Judge the blocks complete in ``buf`` (channel samples from ``base``); at the end of
+        the stream also the last, partial one."""
+        n = self.block_len
+        end = base + len(buf)
+        last = -(-end // n) if final else end // n
+        if last <= self.next_block:
+            return
+        seg = buf[self.next_block * n - base : min(last * n, end) - base]
+        energy = (seg * np.conjugate(seg)).real
+        padded = np.zeros((last - self.next_block) * n, dtype=np.float64)
+        padded[: len(energy)] = energy
+        power = padded.reshape(-1, n).mean(axis=1)
+        verdicts = []
+        while len(power):
+            take = min(len(power), self._segment_blocks - self._segment_count)
+            floor = self._floor.power
+            verdicts.append(
+                np.ones(take, dtype=bool)
+                if np.isnan(floor)
+                else power[:take] > floor * self._threshold
+            )
+            self._segment.append(power[:take])
+            self._segment_count += take
+            power = power[take:]
+            if self._segment_count == self._segment_blocks:
+                self._floor.update(np.concatenate(self._segment))
+                self._segment, self._segment_count = [], 0
+        self._hot = np.concatenate([self._hot, *verdicts])
+        self.next_block = last
+
+    def live(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Whether any judged block overlaps channel samples [lo, hi] (arrays, ascending)."""
+        n = self.block_len
+        counts = np.concatenate([[0], np.cumsum(self._hot)])
+        first = np.clip(np.floor_divide(lo, n) - self._hot_base, 0, len(self._hot))
+        last = np.clip(np.floor_divide(hi, n) - self._hot_base + 1, 0, len(self._hot))
+        return counts[last] > counts[first]
+
+    def trim(self, sample: int) -> None:
+        """Forget blocks that end before channel sample ``sample``."""
+        drop = min(sample // self.block_len - self._hot_base, len(self._hot))
+        if drop > 0:
+            self._hot = self._hot[drop:]
+            self._hot_base += drop
+
+
 @dataclass(slots=True)
 class _Channel:
     modes: tuple[ModeSpec, ...]
@@ -57,6 +139,8 @@ class _Channel:
     geometry: ChannelGeometry
     before: int  # channel samples needed before a candidate's end
     after: int  # ... and after it (longest possible burst)
+    gate: _EnergyGate | None
+    reach: int  # channel samples before a template's end in which its signal must show
     buf: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.complex64))
     base: int = 0
     next_q: int = 0
@@ -69,6 +153,8 @@ class _Channel:
         self.next_q = -(-self.detector.history // self.detector.step) + self.detector.peak_distance
         self.pending = []
         self.busy_until = -np.inf
+        if self.gate is not None:
+            self.gate.reset()
 
 
 def _channel_rate(mode: ModeSpec) -> float:
@@ -84,9 +170,12 @@ class Receiver:
         sample_rate_hz: float,
         center_freq_hz: float,
         modes: Sequence[ModeSpec] | None = None,
+        energy_gate: bool = True,
     ) -> None:
         """``modes=None`` takes every mode whose channel fits; a requested mode that does not
-        fit raises ValueError naming it."""
+        fit raises ValueError naming it. ``energy_gate=False`` searches every sample (slower;
+        for measuring the sync search itself)."""
+        self.energy_gate = energy_gate
         self.sample_rate_hz = float(sample_rate_hz)
         self.center_freq_hz = float(center_freq_hz)
         if modes is None:
@@ -136,6 +225,12 @@ class Receiver:
         )
         slow_chip = rate / lead.chip_rate_hz / _SLOWEST_RATE
         longest = max(CHIPS_PER_BYTE[m.line_code] for m in modes) * _MAX_ON_AIR_BYTES
+        block_len = max(1, round(_GATE_BLOCK_CHIPS * rate / lead.chip_rate_hz))
+        gate = (
+            _EnergyGate(block_len, max(1, round(_GATE_SEGMENT_S * rate / block_len)))
+            if self.energy_gate
+            else None
+        )
         return _Channel(
             modes=modes,
             detector=detector,
@@ -143,6 +238,8 @@ class Receiver:
             geometry=geometry,
             before=int((len(template) + _MARKER_CHIPS + 8) * slow_chip) + detector.history,
             after=int((_MARKER_CHIPS + longest + 8) * slow_chip),
+            gate=gate,
+            reach=int(len(template) * slow_chip) + block_len,
         )
 
     def reset(self) -> None:
@@ -173,7 +270,7 @@ class Receiver:
         keyed: list[tuple[int, int, str, Result]] = []
         for ch, new in zip(self._channels, outputs, strict=True):
             ch.buf = np.concatenate([ch.buf, new]) if len(ch.buf) else new
-            self._search(ch)
+            self._search(ch, final)
             keyed += self._decode_ready(ch, final)
             self._trim(ch)
         keyed.sort(key=lambda item: (item[0], item[1]))
@@ -182,15 +279,32 @@ class Receiver:
                 self.stats[(mode, result.reason)] += 1
         return [result for _, _, _, result in keyed]
 
-    def _search(self, ch: _Channel) -> None:
+    def _search(self, ch: _Channel, final: bool) -> None:
         det = ch.detector
         end = ch.base + len(ch.buf)
         q_hi = (end - 1) // det.step + 1
+        # A grid point is searched when a block from its template's start to a template length
+        # after its end is on the air (a burst goes on after its sync word): the gate must have
+        # judged those blocks, and peaks look a template length further.
+        ahead = det.peak_distance * det.step
+        if ch.gate is not None:
+            ch.gate.advance(ch.buf, ch.base, final)
+            judged = ch.gate.next_block * ch.gate.block_len
+            q_hi = min(q_hi, (judged - ahead - 1) // det.step + det.lead + 1)
         q_final = q_hi - det.peak_distance
         if q_final <= ch.next_q:
             return
         q_lo = ch.next_q - det.peak_distance
-        score, which = det.scores(ch.buf, ch.base, q_lo, q_hi)
+        if ch.gate is None:
+            score, which = det.scores(ch.buf, ch.base, q_lo, q_hi)
+        else:
+            ends = (np.arange(q_lo, q_hi) - det.lead) * det.step
+            live = ch.gate.live(ends - ch.reach, ends + ahead)
+            score = np.zeros(q_hi - q_lo, dtype=np.float32)
+            which = np.zeros(q_hi - q_lo, dtype=np.int8)
+            edges = np.flatnonzero(np.diff(np.concatenate([[False], live, [False]])))
+            for a, b in zip(edges[::2], edges[1::2], strict=True):
+                score[a:b], which[a:b] = det.scores(ch.buf, ch.base, q_lo + a, q_lo + b)
         for i in det.peaks(score):
             q = q_lo + int(i)
             if ch.next_q <= q < q_final:
@@ -237,3 +351,6 @@ class Receiver:
         if drop > 0:
             ch.buf = ch.buf[drop:]
             ch.base += drop
+        if ch.gate is not None:
+            q_lo = ch.next_q - det.peak_distance
+            ch.gate.trim((q_lo - det.lead) * det.step - ch.reach)

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d
+from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,18 +139,14 @@ class SyncDetector:
         self.lead = max(int(o.max()) for o in offsets)
         self._offsets = [o - self.lead for o in offsets]
         self._bank = _TapBank(self._offsets, self._signs, _MERGE_LEVELS, np.complex64)
-        # One template power for all rates, over the slowest rate's span (which holds every
-        # rate's taps; smoothed power leaves no gaps between them): half the work of one each.
-        # Its taps are all positive, so deeper sharing stays cheap.
+        # The score's norm is the lag-product power over the slowest rate's template span,
+        # which holds every rate's taps: one moving sum serves all rates.
         widest = self._offsets[int(np.argmax(self.chip_samples))]
-        self._power_bank = _TapBank(
-            [widest], np.ones(len(widest), dtype=np.float32), _MERGE_LEVELS + 1, np.float32
-        )
+        # Grid points per (slowest) chip: the power before the first tap that its chip covers.
+        self.smooth = max(1, int(np.ceil(max(self.chip_samples) / self.step)))
+        self._span = (int(widest.min()) - (self.smooth - 1), int(widest.max()))
         lowest = min(int(o.min()) for o in self._offsets)
         # Channel samples needed before grid point q*step to score it.
-        # Grid points per (slowest) chip: the power smoothing window, so it leaves no gaps
-        # between the widest taps.
-        self.smooth = max(1, int(np.ceil(max(self.chip_samples) / self.step)))
         self.history = (self.smooth - lowest) * self.step + self.window + self.lag
         # Peaks closer than a template are the same burst (a C1 B marker repeats the sync word).
         self.peak_distance = max(1, round(n * samples_per_chip / self.step))
@@ -183,7 +179,7 @@ class SyncDetector:
         ``y[i]`` is channel sample ``base + i``; it must reach back ``history`` samples before
         ``q_lo * step``.
         """
-        # Grid points before the earliest tap, for the power smoothing below.
+        # Grid points before the earliest tap, and before the span's first chip.
         lowest = min(int(o.min()) for o in self._offsets) - (self.smooth - 1)
         first = (q_lo + lowest) * self.step  # absolute index of the first summed lag product
         lo = first - (self.window - 1) - self.lag - base
@@ -194,25 +190,22 @@ class SyncDetector:
         # Lag products summed over one chip window, evaluated on the grid only.
         count = q_hi - q_lo - lowest
         z = self._window_sums(u, count)
-        raw = z.real**2 + z.imag**2
-        # Mean over a chip's worth of grid points, so it does not matter whether a tap lands on
-        # a chip centre or on a transition.
-        power = raw.copy()
-        for i in range(1, self.smooth):
-            power[i:] += raw[:-i]
-        power /= self.smooth
         width = q_hi - q_lo
-        norm = next(self._power_bank.sums(power, -lowest, width))
+        # Norm: the mean lag-product power over the span times the taps, as if each tap sat
+        # on one of the span's grid points.
+        span_lo, span_hi = self._span
+        length = span_hi - span_lo + 1
+        mean = uniform_filter1d((z * np.conjugate(z)).real, length, mode="nearest")
+        first_mean = span_lo - lowest + length // 2
+        norm = mean[first_mean : first_mean + width] * np.float32(len(self._signs))
         energy = np.empty((len(self._bank), width), dtype=np.float32)
-        square = np.empty(width, dtype=np.float32)
+        square = np.empty(width, dtype=np.complex64)
         for r, acc in enumerate(self._bank.sums(z, -lowest, width)):
-            np.multiply(acc.real, acc.real, out=energy[r])
-            np.multiply(acc.imag, acc.imag, out=square)
-            energy[r] += square
+            np.multiply(acc, np.conjugate(acc), out=square)
+            energy[r] = square.real
         best = energy.max(axis=0)
         # |sum c z| <= sqrt(N sum |z|^2): equality for a clean match; few live taps score low.
-        # With the shared power the bound is approximate (a faster rate's last tap may sit a
-        # grid point later), hence the clip.
+        # The span power approximates the taps' (they need not sit a chip apart), hence the clip.
         norm *= len(self._signs)
         score = np.sqrt(best / np.maximum(np.maximum(norm, best), 1e-30))
         # The best rate matters only where a candidate can be (selecting it everywhere would

@@ -232,3 +232,46 @@ def test_frames_are_only_crc_valid_frames() -> None:
     failures = [r for r in results if isinstance(r, DecodeFailure)]
     assert sum(receiver.stats.values()) == len(failures)
     assert all(r.start_sample is not None for r in failures)
+
+
+def _searched_points(receiver: Receiver) -> list[int]:
+    """Counts, per channel, of the grid points the sync search scores (wraps the detectors)."""
+    counts = [0] * len(receiver._channels)
+    for i, ch in enumerate(receiver._channels):
+        scores = ch.detector.scores
+
+        def counting(y, base, q_lo, q_hi, _scores=scores, _i=i):
+            counts[_i] += q_hi - q_lo
+            return _scores(y, base, q_lo, q_hi)
+
+        ch.detector.scores = counting  # type: ignore[method-assign]
+    return counts
+
+
+def test_energy_gate_searches_only_near_signals_and_loses_nothing() -> None:
+    # Telegrams of every mode near the sensitivity goals, 0.2-0.3 s apart: after the first
+    # noise-floor segment (0.5 s) the search should skip most of the stream, and every
+    # telegram and failure the full search finds must still come out, for any chunking.
+    rng = np.random.default_rng(21)
+    samples, sent = make_stream(ALL * 2, 10.5, rng, gap_s=0.2)
+    gated = Receiver(FS, FC)
+    searched = _searched_points(gated)
+    full = Receiver(FS, FC, energy_gate=False)
+    everything = _searched_points(full)
+    reference = run(full, samples, 65536)
+    assert len(matched(reference, sent)) >= len(sent) - 1
+    assert run(gated, samples, 65536) == reference
+    assert all(s < 0.5 * e for s, e in zip(searched, everything, strict=True))
+    for chunk in (997, 262144):
+        assert run(gated, samples, chunk) == reference
+
+
+def test_energy_gate_holds_on_a_busy_channel() -> None:
+    # S1 telegrams back to back with 1-2 ms gaps keep the channel ~95 % busy: the noise floor
+    # must still come from the gaps, or weak telegrams would go unsearched.
+    rng = np.random.default_rng(22)
+    samples, sent = make_stream([(S1, FrameFormat.A)] * 40, 8.5, rng, gap_s=0.001)
+    assert len(samples) > 2 * FS * 0.5  # two noise-floor segments at least
+    full = run(Receiver(FS, FC, [S1], energy_gate=False), samples, 262144)
+    assert len(matched(full, sent)) >= 30
+    assert run(Receiver(FS, FC, [S1]), samples, 262144) == full
