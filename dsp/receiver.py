@@ -93,10 +93,11 @@ class _EnergyGate:
         if last <= self.next_block:
             return
         seg = buf[self.next_block * n - base : min(last * n, end) - base]
-        energy = (seg * np.conjugate(seg)).real
-        padded = np.zeros((last - self.next_block) * n, dtype=np.float64)
-        padded[: len(energy)] = energy
-        power = padded.reshape(-1, n).mean(axis=1)
+        short = (last - self.next_block) * n - len(seg)
+        if short:  # the stream's last, partial block
+            seg = np.concatenate([seg, np.zeros(short, dtype=seg.dtype)])
+        iq = seg.view(np.float32).reshape(-1, 2 * n)
+        power = np.einsum("ij,ij->i", iq, iq).astype(np.float64) / n
         verdicts = []
         while len(power):
             take = min(len(power), self._segment_blocks - self._segment_count)
@@ -115,13 +116,28 @@ class _EnergyGate:
         self._hot = np.concatenate([self._hot, *verdicts])
         self.next_block = last
 
-    def live(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-        """Whether any judged block overlaps channel samples [lo, hi] (arrays, ascending)."""
+    def live_runs(
+        self, q_lo: int, q_hi: int, step: int, reach: int, ahead: int
+    ) -> list[tuple[int, int]]:
+        """Runs [a, b) of grid points q in [q_lo, q_hi) (template end at channel sample q*step)
+        for which a judged block on the air overlaps samples [q*step - reach, q*step + ahead]."""
         n = self.block_len
-        counts = np.concatenate([[0], np.cumsum(self._hot)])
-        first = np.clip(np.floor_divide(lo, n) - self._hot_base, 0, len(self._hot))
-        last = np.clip(np.floor_divide(hi, n) - self._hot_base + 1, 0, len(self._hot))
-        return counts[last] > counts[first]
+        blocks = self._hot_base + np.flatnonzero(self._hot)
+        # Block k overlaps the window when k*n - ahead <= q*step <= (k+1)*n - 1 + reach.
+        starts = np.maximum(-((ahead - blocks * n) // step), q_lo)
+        ends = np.minimum(((blocks + 1) * n - 1 + reach) // step + 1, q_hi)
+        keep = starts < ends
+        starts, ends = starts[keep], ends[keep]
+        if not len(starts):
+            return []
+        reach_end = np.maximum.accumulate(ends)
+        new = np.concatenate([[True], starts[1:] > reach_end[:-1]])
+        firsts = np.flatnonzero(new)
+        lasts = np.concatenate([firsts[1:], [len(starts)]]) - 1
+        return [
+            (int(a) - q_lo, int(b) - q_lo)
+            for a, b in zip(starts[firsts], reach_end[lasts], strict=True)
+        ]
 
     def trim(self, sample: int) -> None:
         """Forget blocks that end before channel sample ``sample``."""
@@ -298,12 +314,12 @@ class Receiver:
         if ch.gate is None:
             score, which = det.scores(ch.buf, ch.base, q_lo, q_hi)
         else:
-            ends = (np.arange(q_lo, q_hi) - det.lead) * det.step
-            live = ch.gate.live(ends - ch.reach, ends + ahead)
             score = np.zeros(q_hi - q_lo, dtype=np.float32)
             which = np.zeros(q_hi - q_lo, dtype=np.int8)
-            edges = np.flatnonzero(np.diff(np.concatenate([[False], live, [False]])))
-            for a, b in zip(edges[::2], edges[1::2], strict=True):
+            runs = ch.gate.live_runs(
+                q_lo - det.lead, q_hi - det.lead, det.step, ch.reach, ahead
+            )
+            for a, b in runs:
                 score[a:b], which[a:b] = det.scores(ch.buf, ch.base, q_lo + a, q_lo + b)
         for i in det.peaks(score):
             q = q_lo + int(i)
