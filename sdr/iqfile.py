@@ -265,9 +265,11 @@ def decode_samples(raw: bytes | np.ndarray, sample_format: str) -> np.ndarray:
     buf = np.frombuffer(raw, dtype=np.uint8)
     if sample_format == "cu8":
         # rtl_sdr's unsigned bytes are centred on 127.5, so 0 and 255 map to -1 and +1.
-        # Arithmetic in place beats a lookup table (a gather per byte or pair) by 4x.
-        values = np.subtract(buf, np.float32(127.5), dtype=np.float32)
-        values /= np.float32(127.5)
+        # Arithmetic in place beats a lookup table (a gather per byte or pair) by 4x, and a
+        # multiply beats a divide.
+        values = buf.astype(np.float32)
+        values *= np.float32(1 / 127.5)
+        values -= np.float32(1.0)
         return values.view(np.complex64)
     if sample_format == "cf32":
         return buf.view("<f4").astype(np.float32).view(np.complex64)
