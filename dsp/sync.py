@@ -127,7 +127,10 @@ class SyncDetector:
         samples_per_chip = sample_rate_hz / chip_rate_hz
         self.lag = max(1, round(sample_rate_hz / (4.0 * deviation_hz)))
         self.step = max(1, round(samples_per_chip / grid_per_chip))
-        self.window = max(1, round(samples_per_chip))
+        # Lag products are summed over the fastest rate's chip: a longer window straddles two
+        # chips of a fast meter (T1 at +10 % lost 1 dB that way), a shorter one only loses a
+        # little energy of the slow ones.
+        self.window = max(1, int(samples_per_chip / max(rates)))
         self.chip_samples = [samples_per_chip / r for r in rates]
         n = len(chips)
         centre_shift = self.lag / 2 + (self.window - 1) / 2
@@ -187,7 +190,7 @@ class SyncDetector:
         seg = y[lo:hi]
         u = np.conjugate(seg[: -self.lag])
         np.multiply(u, seg[self.lag :], out=u)
-        # Lag products summed over one chip window, evaluated on the grid only.
+        # Lag products summed over a chip window, evaluated on the grid only.
         count = q_hi - q_lo - lowest
         z = self._window_sums(u, count)
         width = q_hi - q_lo
