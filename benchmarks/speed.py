@@ -20,6 +20,9 @@ from benchmarks.common import (
 
 # High enough for rtl_433 to decode everything too (it needs about 24 dB, see sensitivity).
 ECN0_DB = 30.0
+# Each receiver runs this often and its least CPU time counts (for both alike): other load on
+# the machine only ever adds time.
+REPEATS = 3
 
 
 def run(quick: bool, seed: int = 1) -> dict:
@@ -36,12 +39,12 @@ def run(quick: bool, seed: int = 1) -> dict:
     signal_s = stream.signal_s
     print(
         f"\n{signal_s:.1f} s of 2.4 Msps cu8 with {count} telegrams (T1, C1-A, C1-B, S1)"
-        f" at {ECN0_DB:g} dB"
+        f" at {ECN0_DB:g} dB; least CPU time of {REPEATS} runs each"
     )
     result: dict = {"signal_s": signal_s, "telegrams": count}
     ours_cpu = None
     if receiver_available():
-        ours = decode_ours(stream.info)
+        ours = min((decode_ours(stream.info) for _ in range(REPEATS)), key=lambda d: d.cpu_s)
         ours_cpu = ours.cpu_s
         found = score_frames(stream.sent, ours.frames).found
         result["ours"] = {"cpu_s": ours.cpu_s, "found": found}
@@ -55,7 +58,10 @@ def run(quick: bool, seed: int = 1) -> dict:
         total = 0.0
         found_total = 0
         for mode, protocol, rate in (("T1", 104, 1.2e6), ("S1", 105, 1.0e6)):
-            messages, cpu = decode_rtl433(stream, mode, samples)
+            messages, cpu = min(
+                (decode_rtl433(stream, mode, samples) for _ in range(REPEATS)),
+                key=lambda run: run[1],
+            )
             total += cpu
             found = score_rtl433(stream.sent, messages).found
             found_total += found

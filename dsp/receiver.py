@@ -36,6 +36,7 @@ _T1_RATES = (0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15)
 _NARROW_RATES = (0.985, 1.0, 1.015)  # S1 and C1: about ±2 %
 _GATE_BLOCK_CHIPS = 40
 _GATE_SEGMENT_S = 0.5  # noise-floor update period
+_GATE_FIRST_SEGMENT_S = 0.1  # the search runs everywhere until the first floor
 # The floor holds while 1 % of a segment's blocks are free of signal: a channel can be
 # that busy (a long S1 telegram every few milliseconds) before weak signals go unsearched.
 _GATE_NOISE_QUANTILE = 0.01
@@ -66,11 +67,12 @@ class _EnergyGate:
 
     Blocks sit on a fixed grid of absolute channel samples and each is judged against the floor
     of the segments before it, so the verdicts do not depend on how the stream is chunked. Until
-    the first floor is known every block counts as on the air.
+    the first floor is known (a short first segment) every block counts as on the air.
     """
 
-    def __init__(self, block_len: int, segment_blocks: int) -> None:
+    def __init__(self, block_len: int, first_blocks: int, segment_blocks: int) -> None:
         self.block_len = block_len
+        self._first_blocks = first_blocks
         self._segment_blocks = segment_blocks
         self._threshold = exceedance_threshold(block_len, _GATE_FALSE_OPEN)
         self._floor = NoiseFloor(block_len, _GATE_NOISE_QUANTILE)
@@ -100,8 +102,9 @@ class _EnergyGate:
         power = np.einsum("ij,ij->i", iq, iq).astype(np.float64) / n
         verdicts = []
         while len(power):
-            take = min(len(power), self._segment_blocks - self._segment_count)
             floor = self._floor.power
+            wanted = self._first_blocks if np.isnan(floor) else self._segment_blocks
+            take = min(len(power), wanted - self._segment_count)
             verdicts.append(
                 np.ones(take, dtype=bool)
                 if np.isnan(floor)
@@ -110,7 +113,7 @@ class _EnergyGate:
             self._segment.append(power[:take])
             self._segment_count += take
             power = power[take:]
-            if self._segment_count == self._segment_blocks:
+            if self._segment_count == wanted:
                 self._floor.update(np.concatenate(self._segment))
                 self._segment, self._segment_count = [], 0
         self._hot = np.concatenate([self._hot, *verdicts])
@@ -243,7 +246,11 @@ class Receiver:
         longest = max(CHIPS_PER_BYTE[m.line_code] for m in modes) * _MAX_ON_AIR_BYTES
         block_len = max(1, round(_GATE_BLOCK_CHIPS * rate / lead.chip_rate_hz))
         gate = (
-            _EnergyGate(block_len, max(1, round(_GATE_SEGMENT_S * rate / block_len)))
+            _EnergyGate(
+                block_len,
+                max(1, round(_GATE_FIRST_SEGMENT_S * rate / block_len)),
+                max(1, round(_GATE_SEGMENT_S * rate / block_len)),
+            )
             if self.energy_gate
             else None
         )

@@ -250,7 +250,7 @@ def _searched_points(receiver: Receiver) -> list[int]:
 
 def test_energy_gate_searches_only_near_signals_and_loses_nothing() -> None:
     # Telegrams of every mode near the sensitivity goals, 0.2-0.3 s apart: after the first
-    # noise-floor segment (0.5 s) the search should skip most of the stream, and every
+    # noise-floor segment (0.1 s) the search should skip most of the stream, and every
     # telegram and failure the full search finds must still come out, for any chunking.
     rng = np.random.default_rng(21)
     samples, sent = make_stream(ALL * 2, 10.5, rng, gap_s=0.2)
@@ -261,7 +261,7 @@ def test_energy_gate_searches_only_near_signals_and_loses_nothing() -> None:
     reference = run(full, samples, 65536)
     assert len(matched(reference, sent)) >= len(sent) - 1
     assert run(gated, samples, 65536) == reference
-    assert all(s < 0.5 * e for s, e in zip(searched, everything, strict=True))
+    assert all(s < 0.3 * e for s, e in zip(searched, everything, strict=True))
     for chunk in (997, 262144):
         assert run(gated, samples, chunk) == reference
 
@@ -271,7 +271,7 @@ def test_energy_gate_holds_on_a_busy_channel() -> None:
     # must still come from the gaps, or weak telegrams would go unsearched.
     rng = np.random.default_rng(22)
     samples, sent = make_stream([(S1, FrameFormat.A)] * 40, 8.5, rng, gap_s=0.001)
-    assert len(samples) > 2 * FS * 0.5  # two noise-floor segments at least
+    assert len(samples) > 2 * FS * 0.5  # three noise-floor segments at least
     full = run(Receiver(FS, FC, [S1], energy_gate=False), samples, 262144)
     assert len(matched(full, sent)) >= 30
     assert run(Receiver(FS, FC, [S1]), samples, 262144) == full
