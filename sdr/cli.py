@@ -39,7 +39,16 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv and argv[0] in COMMANDS else None
-    args = build_parser(command).parse_args(argv)
+    parser = build_parser(command)
+    if command is None:
+        args = parser.parse_args(argv)  # usage, --help, or an unknown command's error
+    else:
+        # The command's own parser reads options between positionals too
+        # (``wmbus telegram HEX --json HEX``), which the top-level parser cannot.
+        (subparsers,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        args = subparsers.choices[command].parse_intermixed_args(
+            argv[1:], argparse.Namespace(command=command)
+        )
     try:
         return int(args.func(args))
     except UserError as exc:

@@ -133,3 +133,11 @@ def test_bad_key_argument_is_a_one_line_error(wmbus: Callable[..., Done]) -> Non
     assert done.stderr.startswith("wmbus telegram: error: --key #1") and secret not in done.stderr
     missing = wmbus("--keys", "/nonexistent/keys.txt", R1)
     assert missing.returncode == 2 and "cannot read" in missing.stderr
+
+
+def test_options_may_sit_between_telegrams(wmbus: Callable[..., Done]) -> None:
+    done = wmbus(R5, "--json", R6, "--key", f"43054304={R5_KEY.hex()}")
+    assert done.returncode == 0, done.stderr
+    r5, r6 = (json.loads(line) for line in done.stdout.splitlines())
+    assert r5["tpl"]["security_mode"] == 7 and "error" not in r5
+    assert r6["frame_format"] == "A"
