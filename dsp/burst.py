@@ -18,6 +18,8 @@ import numpy as np
 from dsp.correction import correct
 from dsp.demod import (
     ChipTiming,
+    ToneCorrelations,
+    ToneIntegrals,
     acquire_timing,
     fit_timing,
     frequency_offset,
@@ -115,6 +117,15 @@ class BurstDecoder:
         # (558 chips) yields a candidate every template length anyway.
         self.hops = 1 if manchester else PREAMBLE_HOPS
         self.template = _chips(template)
+        # (first chip, count) covering the template and every reading's known chips.
+        spans = [(r.check_at + r.shift, len(r.check)) for r in self.readings if r.check]
+        first = min([0] + [at for at, _ in spans])
+        stop = max([len(template)] + [at + n for at, n in spans])
+        self._known = (first, stop - first)
+        self._header_stop = max(
+            len(template) + len(r.marker) + CHIPS_PER_BYTE[r.mode.line_code] + r.shift
+            for r in self.readings
+        )
         self._preamble = np.arange(len(template)) % 2 == 1  # "0101...": template-long preamble
         self.geometry = geometry
         # Lag (samples) at which the two tones are a quarter turn apart either way.
@@ -144,14 +155,17 @@ class BurstDecoder:
         if acquired is None:
             return None
         timing = acquired
-        cfo, dev = refine_carrier(y, cfo, dev_nominal, timing, self.template)
-        timing = fit_timing(y, cfo, dev, timing, 0, n_tmpl)
-        # Chip decisions on the template itself: a preamble or noise match leaves many wrong.
-        tones = tone_correlations(y, cfo, dev, timing, 0, n_tmpl)
-        if np.count_nonzero((tones.soft() > 0) != self.template.astype(bool)) > MAX_SYNC_ERRORS:
+        tones = ToneIntegrals(y, *refine_carrier(y, cfo, dev_nominal, timing, self.template))
+        # One fit serves the template, the markers and every reading's length field.
+        timing = fit_timing(tones, timing, 0, self._header_stop)
+        # Chip decisions on the template itself and on the known chips the readings expect.
+        decided = tone_correlations(tones, timing, self._known[0], self._known[1]).soft() > 0
+        template = decided[-self._known[0] : n_tmpl - self._known[0]]
+        # A preamble or noise match leaves many template chips wrong.
+        if np.count_nonzero(template != self.template.astype(bool)) > MAX_SYNC_ERRORS:
             return None
         best: tuple[float, str, DecodeFailure] | None = None
-        errors = [self._check_errors(r, y, cfo, dev, timing) for r in self.readings]
+        errors = [self._check_errors(r, decided) for r in self.readings]
         # Readings whose format marker is clearly there first: a C1 burst then costs no T1
         # attempt. Only the work changes, as at most one reading can pass the CRCs.
         order = sorted(
@@ -160,7 +174,7 @@ class BurstDecoder:
         )
         for i in order:
             reading = self.readings[i]
-            result = self._decode_reading(reading, errors[i], y, base, timing, cfo, dev, candidate)
+            result = self._decode_reading(reading, errors[i], tones, base, timing, candidate)
             if isinstance(result, Frame):
                 return reading.mode.name, result
             if result is not None and (best is None or result[0] < best[0]):
@@ -189,10 +203,12 @@ class BurstDecoder:
         Tone correlations with the first (blind, at low SNR biased) CFO work best unless that
         CFO is far off, which matters for S1's long chips; lag products do not care.
         """
-        for use in (carrier, None):
+        for tones in (ToneIntegrals(y, *carrier), None):
             start = guess
             for _ in range(self.hops):
-                timing, decided = acquire_timing(y, start, self.template, self.later, use, self.lag)
+                timing, decided = acquire_timing(
+                    y, start, self.template, self.later, tones, self.lag
+                )
                 errors = np.count_nonzero(decided != self.template.astype(bool))
                 # The template placed wholly inside the preamble has 4 errors: tell it apart.
                 if errors > 2 and np.count_nonzero(decided != self._preamble) <= 1:
@@ -205,26 +221,22 @@ class BurstDecoder:
                 return None  # preamble all along: a later candidate will find the sync
         return None
 
-    def _check_errors(
-        self, reading: Reading, y: np.ndarray, cfo: float, dev: float, timing: ChipTiming
-    ) -> int:
-        """Chip errors in the known chips a reading expects after the template (0 if none)."""
+    def _check_errors(self, reading: Reading, decided: np.ndarray) -> int:
+        """Chip errors in the known chips a reading expects after the template (0 if none),
+        from the chip decisions over ``self._known``."""
         if not reading.check:
             return 0
-        if reading.shift:
-            timing = timing.shifted(reading.shift)
-        tones = tone_correlations(y, cfo, dev, timing, reading.check_at, len(reading.check))
-        return int(np.count_nonzero((tones.soft() > 0) != _chips(reading.check).astype(bool)))
+        at = reading.check_at + reading.shift - self._known[0]
+        chips = decided[at : at + len(reading.check)]
+        return int(np.count_nonzero(chips != _chips(reading.check).astype(bool)))
 
     def _decode_reading(
         self,
         reading: Reading,
         check_errors: int,
-        y: np.ndarray,
+        tones: ToneIntegrals,
         base: int,
         timing: ChipTiming,
-        cfo: float,
-        dev: float,
         candidate: SyncCandidate,
     ) -> Frame | tuple[float, DecodeFailure] | None:
         mode = reading.mode
@@ -241,8 +253,7 @@ class BurstDecoder:
         if check_errors > MAX_MARKER_ERRORS:
             return None
         credible_marker = check_errors <= CREDIBLE_MARKER_ERRORS
-        header = fit_timing(y, cfo, dev, timing, 0, data_start + per_byte)
-        l_field = self._decide(reading, y, cfo, dev, header, data_start, 1).data[0]
+        l_field = self._decide(reading, tones, timing, data_start, 1)[0].data[0]
         n_bytes = on_air_length(l_field, reading.frame_format)
         data_bytes = n_bytes - 2 * len(block_spans(n_bytes, reading.frame_format))
         if data_bytes < MIN_DATA_BYTES:
@@ -250,12 +261,12 @@ class BurstDecoder:
                 return None
             return fail(FailureReason.LENGTH, f"L field {l_field} too short", 1.0)
         stop = data_start + n_bytes * per_byte
-        timing = fit_timing(y, cfo, dev, header, 0, stop)
-        if timing.boundaries(stop, 0)[0] > len(y):
+        timing = fit_timing(tones, timing, 0, stop, fitted=self._header_stop + reading.shift)
+        if timing.boundaries(stop, 0)[0] > len(tones.y):
             if candidate.score < STRONG_SYNC_SCORE:
                 return None
             return fail(FailureReason.TRUNCATED, "burst runs past the end of the stream", 0.5)
-        decision = self._decide(reading, y, cfo, dev, timing, data_start, n_bytes)
+        decision, chips = self._decide(reading, tones, timing, data_start, n_bytes)
         words = n_bytes * (2 if mode.line_code is LineCode.THREE_OF_SIX else 8)
         ratio = decision.violations / words
         if ratio > MAX_VIOLATION_RATIO:
@@ -273,49 +284,48 @@ class BurstDecoder:
             data=deframed.data,
             frame_format=reading.frame_format,
             mode=mode.name,
-            burst=self._burst(mode, y, base, timing, cfo, dev, data_start, stop),
+            burst=self._burst(mode, tones, base, timing, chips, stop),
             corrected_errors=fixed.corrections,
         )
 
     def _decide(
         self,
         reading: Reading,
-        y: np.ndarray,
-        cfo: float,
-        dev: float,
+        tones: ToneIntegrals,
         timing: ChipTiming,
         data_start: int,
         n_bytes: int,
-    ) -> SoftDecision:
+    ) -> tuple[SoftDecision, ToneCorrelations]:
+        """Soft decision of ``n_bytes`` bytes from chip ``data_start``, and the data chips'
+        correlations."""
         line_code = reading.mode.line_code
         count = n_bytes * CHIPS_PER_BYTE[line_code]
         if line_code is LineCode.MANCHESTER:
             # Start at the template so the preamble pairs calibrate the phase across a pair.
-            tones = tone_correlations(y, cfo, dev, timing, 0, data_start + count)
-            metrics = manchester_metrics(tones, reference_pairs=11)[data_start // 2 :]
-            return decode_bits_soft(metrics, manchester_violations(tones.soft()[data_start:]))
-        tones = tone_correlations(y, cfo, dev, timing, data_start, count)
-        return decode_soft(tones.coherent_soft(), line_code)
+            chips = tone_correlations(tones, timing, 0, data_start + count)
+            metrics = manchester_metrics(chips, reference_pairs=11)[data_start // 2 :]
+            data = chips.since(data_start)
+            return decode_bits_soft(metrics, manchester_violations(data.soft())), data
+        chips = tone_correlations(tones, timing, data_start, count)
+        return decode_soft(chips.coherent_soft(), line_code), chips
 
     def _burst(
         self,
         mode: ModeSpec,
-        y: np.ndarray,
+        tones: ToneIntegrals,
         base: int,
         timing: ChipTiming,
-        cfo: float,
-        dev: float,
-        data_start: int,
+        chips: ToneCorrelations,
         stop: int,
     ) -> Burst:
+        """What the burst of data ``chips`` ending before chip ``stop`` looked like."""
         geometry = self.geometry
-        tones = tone_correlations(y, cfo, dev, timing, data_start, stop - data_start)
-        strong = np.maximum(np.abs(tones.upper), np.abs(tones.lower)) ** 2
-        weak = np.minimum(np.abs(tones.upper), np.abs(tones.lower)) ** 2
+        strong = np.maximum(np.abs(chips.upper), np.abs(chips.lower)) ** 2
+        weak = np.minimum(np.abs(chips.upper), np.abs(chips.lower)) ** 2
         noise = float(np.mean(weak))
         snr = (float(np.mean(strong)) - noise) / noise if noise > 0 else np.inf
         a, b = (int(v) for v in timing.boundaries(0, stop)[[0, -1]])
-        power = float(np.mean(np.abs(y[max(a, 0) : b]) ** 2))
+        power = float(np.mean(np.abs(tones.y[max(a, 0) : b]) ** 2))
         return Burst(
             mode=mode.name,
             start_sample=geometry.input_sample(base + float(timing.time(np.float64(0)))),
@@ -323,7 +333,7 @@ class BurstDecoder:
             sample_rate_hz=geometry.sample_rate_hz * geometry.decimation,
             freq_hz=mode.center_freq_hz,
             chip_rate_hz=geometry.sample_rate_hz / timing.chip_samples,
-            cfo_hz=cfo * geometry.sample_rate_hz / (2 * np.pi) + geometry.residual_hz,
+            cfo_hz=tones.cfo * geometry.sample_rate_hz / (2 * np.pi) + geometry.residual_hz,
             rssi_dbfs=10 * np.log10(max(power, 1e-20)),
             snr_db=10 * np.log10(max(snr, 1e-3)),
         )

@@ -7,6 +7,9 @@ covers the interval [n - 0.5, n + 0.5). Chip ``k`` of a burst spans
 
 from __future__ import annotations
 
+import functools
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,18 +78,18 @@ def refine_carrier(
     at_edge = np.concatenate([[0.0], np.cumsum(signs * np.diff(edges))])
     path = at_edge[k] + signs[k] * (n - edges[k])
     base = y[a:b] * np.exp(-1j * cfo * (n - a))
-    coherence = []
-    carriers = []
-    for factor in _DEVIATION_FACTORS:
-        z = base * np.exp(-1j * dev_nominal * factor * path)
-        omega = 0.0
-        for lag in (4, 32, len(z) // 2):
-            if lag >= len(z):
-                break
-            zz = z * np.exp(-1j * omega * np.arange(len(z)))
-            omega += float(np.angle(np.vdot(zz[:-lag], zz[lag:]))) / lag
-        carriers.append(omega)
-        coherence.append(abs(np.sum(z * np.exp(-1j * omega * np.arange(len(z))))))
+    # One row per deviation factor.
+    z = base * np.exp(-1j * dev_nominal * _DEVIATION_FACTORS[:, None] * path)
+    omega = np.zeros(len(_DEVIATION_FACTORS))
+    for lag in (4, 32, len(base) // 2):
+        if lag >= len(base):
+            break
+        # Lag products of z rotated by omega are those of z rotated by omega * lag.
+        products = np.einsum("ij,ij->i", np.conj(z[:, :-lag]), z[:, lag:])
+        omega += np.angle(products * np.exp(-1j * omega * lag)) / lag
+    coherence = np.abs(
+        np.einsum("ij,ij->i", z, np.exp(-1j * omega[:, None] * np.arange(len(base))))
+    )
     i = int(np.argmax(coherence))
     step = _DEVIATION_FACTORS[1] - _DEVIATION_FACTORS[0]
     factor = _DEVIATION_FACTORS[i]
@@ -95,18 +98,19 @@ def refine_carrier(
         curve = left - 2 * mid + right
         if curve < 0:
             factor += step * 0.5 * (left - right) / curve
-    return cfo + carriers[i], dev_nominal * factor
+    return cfo + float(omega[i]), dev_nominal * factor
 
 
-def _running_at(sums: list[np.ndarray], pos: np.ndarray) -> list[np.ndarray]:
-    """Running sums (several of one length, sharing the index arithmetic) linearly
-    interpolated at fractional indices ``pos`` (clipped to the ends).
+def _running_at(sums: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Running sums (rows of ``sums``, sharing the index arithmetic) linearly interpolated at
+    fractional indices ``pos`` (clipped to the ends): shape (rows, *pos.shape).
 
     The grid is the integers, so the bracketing index is a truncation rather than a search.
     """
-    last = len(sums[0]) - 1
+    last = sums.shape[1] - 1
     if last < 1:
-        return [np.broadcast_to(cs[0], np.shape(pos)).copy() for cs in sums]
+        column = sums[:, 0].reshape((-1,) + (1,) * np.ndim(pos))
+        return np.broadcast_to(column, (len(sums), *np.shape(pos))).copy()
     # In place, and minimum/maximum rather than np.clip: at these sizes call overhead and
     # fresh temporaries cost more than the arithmetic.
     frac = np.maximum(pos, 0.0)
@@ -114,16 +118,13 @@ def _running_at(sums: list[np.ndarray], pos: np.ndarray) -> list[np.ndarray]:
     i = frac.astype(np.intp)
     np.minimum(i, last - 1, out=i)
     frac -= i
-    above = i + 1
-    out = []
-    for cs in sums:
-        lower = cs[i]
-        value = cs[above]
-        value -= lower
-        value *= frac
-        value += lower
-        out.append(value)
-    return out
+    # np.take: indexing with a slice and an array takes a slow general path.
+    lower = np.take(sums, i, axis=1)
+    value = np.take(sums, i + 1, axis=1)
+    value -= lower
+    value *= frac
+    value += lower
+    return value
 
 
 _ROTATOR_BLOCK = 64
@@ -141,26 +142,55 @@ def _rotator(omega: float, start: int, count: int) -> np.ndarray:
     return (coarse[:, None] * fine[None, :]).ravel()[:count]
 
 
-class _ToneIntegrals:
-    """Running integrals of the signal mixed down by each tone over a stretch of samples."""
+class ToneIntegrals:
+    """Running integrals of a channel's samples mixed down by each tone, ``cfo +- dev``
+    (rad/sample).
 
-    def __init__(self, y: np.ndarray, cfo: float, dev: float, start: float, stop: float) -> None:
-        self.a = max(0, int(np.floor(start + 0.5)))
-        b = min(len(y), int(np.floor(stop + 0.5)) + 1)
-        seg = y[self.a : b].astype(np.complex128)
+    Built over the stretches asked for and grown when a later call reaches further, so the
+    acquisition, timing fit and chip correlations of one burst share one mix-down.
+    """
+
+    def __init__(self, y: np.ndarray, cfo: float, dev: float) -> None:
+        self.y = y
+        self.cfo = cfo
+        self.dev = dev
         self.omegas = (cfo + dev, cfo - dev)
-        self.sums = []
-        for omega in self.omegas:
-            sums = np.zeros(len(seg) + 1, dtype=np.complex128)
-            np.cumsum(seg * _rotator(omega, self.a, len(seg)), out=sums[1:])
-            self.sums.append(sums)
+        self.a = self.b = 0  # samples [a, b) are integrated
+        self.sums = np.zeros((len(self.omegas), 1), dtype=np.complex128)  # one row per tone
 
-    def chips(self, edges: np.ndarray) -> list[np.ndarray]:
-        """Per-chip integrals for each tone between consecutive ``edges`` (fractional samples,
-        last axis)."""
+    def _mixed(self, lo: int, hi: int) -> np.ndarray:
+        seg = self.y[lo:hi].astype(np.complex128)
+        return np.stack([seg * _rotator(omega, lo, hi - lo) for omega in self.omegas])
+
+    def cover(self, start: float, stop: float) -> None:
+        """Integrate (at least) the samples times ``start`` .. ``stop`` fall in."""
+        # math.floor: called for every chip lookup, mostly with nothing to do.
+        b = min(len(self.y), math.floor(stop + 0.5) + 1)
+        a = min(max(0, math.floor(start + 0.5)), b)
+        if self.a == self.b:
+            self.a = self.b = a
+        if b > self.b:
+            # A quarter more than asked: fits grow chip block by chip block.
+            b = max(b, min(len(self.y), self.b + (self.b - self.a) // 4))
+            tail = np.cumsum(self._mixed(self.b, b), axis=1)
+            tail += self.sums[:, -1:]
+            self.sums = np.concatenate([self.sums, tail], axis=1)
+            self.b = b
+        if a < self.a:
+            head = np.cumsum(self._mixed(a, self.a), axis=1)
+            self.sums = np.concatenate(
+                [self.sums[:, :1], head, head[:, -1:] + self.sums[:, 1:]], axis=1
+            )
+            self.a = a
+
+    def chips(self, edges: np.ndarray) -> np.ndarray:
+        """Per-chip integrals for each tone (first axis) between consecutive ``edges``
+        (fractional samples, last axis)."""
+        self.cover(float(edges.min()), float(edges.max()))
         # sums[i] integrates samples a .. a+i-1, i.e. up to time a + i - 0.5.
         pos = edges + (0.5 - self.a)
-        return [at[..., 1:] - at[..., :-1] for at in _running_at(self.sums, pos)]
+        at = _running_at(self.sums, pos)
+        return at[..., 1:] - at[..., :-1]
 
 
 _SEGMENT = 16  # chips per timing measurement
@@ -170,7 +200,7 @@ _KNOT_STIFFNESS = 2.0
 
 
 def _segment_offsets(
-    tones: _ToneIntegrals, timing: ChipTiming, lo: int, hi: int
+    tones: ToneIntegrals, timing: ChipTiming, lo: int, hi: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Timing error (chips) of each segment of chips [lo, hi), from probes half a chip around.
 
@@ -199,24 +229,27 @@ def _segment_offsets(
 def _line(
     chips: np.ndarray, times: np.ndarray, weight: np.ndarray, fallback: ChipTiming
 ) -> ChipTiming:
-    use = weight > 0
-    if np.count_nonzero(use) < 2 or np.ptp(chips[use]) <= 0:
+    """Weighted least-squares line through (chip, time); ``fallback`` when it is undetermined
+    (fewer than two distinct chips with weight)."""
+    total = weight.sum()
+    if total <= 0:
         return fallback
-    w = weight / weight.max()
-    total = w.sum()
-    c = np.multiply(chips, w).sum() / total
-    slope = np.sum(w * (chips - c) * times) / np.sum(w * (chips - c) ** 2)
-    return ChipTiming(
-        t0=float(np.multiply(times, w).sum() / total - slope * c), chip_samples=float(slope)
-    )
+    c = weight @ chips / total
+    dc = chips - c
+    spread = weight @ (dc * dc)
+    if spread <= 1e-12 * total:
+        return fallback
+    slope = weight @ (dc * times) / spread
+    return ChipTiming(t0=float(weight @ times / total - slope * c), chip_samples=float(slope))
 
 
 def _measure(
-    tones: _ToneIntegrals, timing: ChipTiming, lo: int, hi: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(segment centre chip, measured boundary time there, weight) for chips [lo, hi)."""
+    tones: ToneIntegrals, timing: ChipTiming, lo: int, hi: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(segment centre chip, measured boundary time there, weight, time the probes were
+    centred on) for chips [lo, hi)."""
     centers, error, weight = _segment_offsets(tones, timing, lo, hi)
-    return centers, timing.time(centers + error), weight
+    return centers, timing.time(centers + error), weight, timing.time(centers)
 
 
 def _bend(
@@ -228,29 +261,37 @@ def _bend(
     stop: int,
 ) -> ChipTiming:
     """Stiff piecewise-linear correction of ``line`` through the measured boundary times."""
-    knots = np.unique(np.minimum(np.arange(first, stop + _KNOT_SPACING, _KNOT_SPACING), stop))
-    knots = knots.astype(np.float64)
+    knots = np.append(np.arange(first, stop, _KNOT_SPACING), stop).astype(np.float64)
     if len(knots) < 3:
         return line
     # Hat-function basis: each measurement interpolates between its two neighbouring knots.
-    j = np.clip(np.searchsorted(knots, centers, side="right") - 1, 0, len(knots) - 2)
-    frac = np.clip((centers - knots[j]) / (knots[j + 1] - knots[j]), 0.0, 1.0)
+    j = np.searchsorted(knots, centers, side="right") - 1
+    np.minimum(np.maximum(j, 0), len(knots) - 2, out=j)
+    frac = np.minimum(np.maximum((centers - knots[j]) / (knots[j + 1] - knots[j]), 0.0), 1.0)
     basis = np.zeros((len(centers), len(knots)))
     rows = np.arange(len(centers))
     basis[rows, j] = 1 - frac
     basis[rows, j + 1] = frac
     w = weight / max(float(weight.max()), 1e-30)
-    second = np.diff(np.eye(len(knots)), n=2, axis=0)
-    lhs = basis.T @ (basis * w[:, None]) + _KNOT_STIFFNESS * second.T @ second
+    lhs = basis.T @ (basis * w[:, None]) + _stiffness(len(knots))
     rhs = basis.T @ (w * (times - line.time(centers)))
-    offsets = np.linalg.solve(lhs + 1e-9 * np.eye(len(knots)), rhs)
+    offsets = np.linalg.solve(lhs, rhs)
     return ChipTiming(line.t0, line.chip_samples, knots, offsets)
+
+
+@functools.cache
+def _stiffness(knots: int) -> np.ndarray:
+    """Penalty on the knots' second differences (and a trace of ridge: never singular)."""
+    second = np.diff(np.eye(knots), n=2, axis=0)
+    return _KNOT_STIFFNESS * second.T @ second + 1e-9 * np.eye(knots)
 
 
 _ACQUIRE_RATE = 0.04  # relative chip-length error searched either way
 _ACQUIRE_EARLY = 2.5  # chips the template may end before where the search put it
-# (rate step, shift step in chips): a coarse pass, then a fine one around its best point
-_ACQUIRE_PASSES = ((0.01, 0.25), (0.0025, 0.0625))
+_COARSE_RATE_STEP = 0.01
+_COARSE_SHIFT = 0.25  # chips: the coarse shift step at most
+# (rate step, shift step in chips) of the fine pass around the coarse pass's best point
+_FINE_STEPS = (0.0025, 0.0625)
 
 
 def _chip_grid(end: float, chip_samples: float, n: int, scales, shifts) -> np.ndarray:
@@ -262,22 +303,110 @@ def _chip_grid(end: float, chip_samples: float, n: int, scales, shifts) -> np.nd
     return edges
 
 
+def _lag_running(y: np.ndarray, lag: int, start: float, stop: float) -> tuple[np.ndarray, float]:
+    """Running sums (one row) of ``y[m] * conj(y[m - lag])`` covering times [start, stop], and
+    the offset that turns a time into a (fractional) index into them."""
+    # The product at index m sits at time m - lag/2.
+    lo = max(lag, int(np.floor(start + lag / 2 + 0.5)))
+    hi = max(lo, min(len(y), int(np.floor(stop + lag / 2 + 0.5)) + 1))
+    u = y[lo:hi].astype(np.complex128) * np.conj(y[lo - lag : hi - lag])
+    sums = np.zeros((1, len(u) + 1), dtype=np.complex128)
+    np.cumsum(u, out=sums[0, 1:])
+    return sums, 0.5 + lag / 2 - lo
+
+
 def lag_chip_sums(y: np.ndarray, lag: int, edges: np.ndarray) -> np.ndarray:
     """Per-chip sums of ``y[m] * conj(y[m - lag])`` between consecutive edges (last axis)."""
-    # The product at index m sits at time m - lag/2.
-    lo = max(lag, int(np.floor(edges.min() + lag / 2 + 0.5)))
-    hi = min(len(y), int(np.floor(edges.max() + lag / 2 + 0.5)) + 1)
-    u = y[lo:hi].astype(np.complex128) * np.conj(y[lo - lag : hi - lag])
-    sums = np.zeros(len(u) + 1, dtype=np.complex128)
-    np.cumsum(u, out=sums[1:])
-    return np.diff(_running_at([sums], edges + (0.5 + lag / 2 - lo))[0], axis=-1)
+    sums, offset = _lag_running(y, lag, float(edges.min()), float(edges.max()))
+    return np.diff(_running_at(sums, edges + offset)[0], axis=-1)
 
 
-def _tone_contrast(y: np.ndarray, cfo: float, dev: float, edges: np.ndarray) -> np.ndarray:
+def _tone_contrast(tones: ToneIntegrals, edges: np.ndarray) -> np.ndarray:
     """Per-chip tone contrast |upper| - |lower| between consecutive edges (last axis)."""
-    tones = _ToneIntegrals(y, cfo, dev, float(edges.min()), float(edges.max()))
-    up, low = tones.chips(edges)
-    return np.abs(up) - np.abs(low)
+    return _magnitude_contrast(*tones.chips(edges))
+
+
+def _magnitude_contrast(upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    return np.abs(upper) - np.abs(lower)
+
+
+def _box_scores(
+    running: np.ndarray,
+    index: np.ndarray,
+    step: int,
+    count: int,
+    per_chip: Callable[..., np.ndarray],
+    signs: np.ndarray,
+) -> np.ndarray:
+    """Match of ``signs`` against ``per_chip`` of the chip sums of the running sums (rows) between
+    integer edges ``index`` (scales, edges), each grid moved on by ``j * step`` for j < count:
+    (scales, count).
+
+    Grids of one scale differ only by whole samples, so a chip's sum depends only on its
+    length (two or three values) and its start: ``per_chip`` (magnitudes, say) runs on a table
+    of a few hundred (length, start) values instead of the whole grid, and each (scale, chip)
+    reads its moves as one strided row of that table. Indices outside the running sums read
+    their ends, as ``_running_at`` clips.
+    """
+    starts = index[:, :-1]
+    lengths = np.diff(index, axis=1)
+    shortest = int(lengths.min())
+    lo = int(starts.min())
+    reach = (count - 1) * step + 1
+    width = int(starts.max()) - lo + reach
+    first = np.arange(lo, lo + width)
+    last = running.shape[1] - 1
+    at_start = np.minimum(np.maximum(first, 0), last)
+    at_stop = first + np.arange(shortest, int(lengths.max()) + 1)[:, None]
+    np.minimum(np.maximum(at_stop, 0), last, out=at_stop)
+    table = np.take(running, at_stop, axis=1) - np.take(running, at_start, axis=1)[:, None]
+    table = per_chip(*table).ravel()
+    # rows[i, j] = table[i + j * step], a view.
+    size = table.itemsize
+    rows = np.lib.stride_tricks.as_strided(
+        table, (len(table) - reach + 1, count), (size, size * step), writeable=False
+    )
+    chips = rows[(lengths - shortest) * width + (starts - lo)]  # (scales, chips, moves)
+    if np.iscomplexobj(chips):
+        # matmul has no fast loop for real times complex: real and imaginary parts as columns.
+        return (signs @ chips.view(np.float64)).view(np.complex128)
+    return signs @ chips
+
+
+def _coarse_acquire(
+    y: np.ndarray,
+    end: float,
+    chip_samples: float,
+    signs: np.ndarray,
+    later: float,
+    tones: ToneIntegrals | None,
+    lag: int,
+) -> tuple[float, float]:
+    """(scale, shift in chips) of the best grid on integer-sample edges, shifts in whole samples.
+
+    Rounding the edges loses little against the grid's own spacing, and makes the search a
+    table look-up (``_box_scores``); the fine pass then works on fractional edges.
+    """
+    n = len(signs)
+    scales = 1.0 + np.arange(
+        -_ACQUIRE_RATE, _ACQUIRE_RATE + _COARSE_RATE_STEP / 2, _COARSE_RATE_STEP
+    )
+    step = max(1, int(_COARSE_SHIFT * chip_samples))
+    low = -_ACQUIRE_EARLY * chip_samples
+    count = int((later * chip_samples - low) // step) + 1
+    k = np.arange(n + 1, dtype=np.float64)
+    times = end + low + chip_samples * (k - n) * scales[:, None]
+    start, stop = float(times.min()), float(times.max()) + (count - 1) * step
+    if tones is not None:
+        tones.cover(start, stop)
+        index = np.rint(times + (0.5 - tones.a)).astype(np.intp)
+        score = _box_scores(tones.sums, index, step, count, _magnitude_contrast, signs)
+    else:
+        running, offset = _lag_running(y, lag, start, stop)
+        index = np.rint(times + offset).astype(np.intp)
+        score = np.abs(_box_scores(running, index, step, count, np.asarray, signs))
+    i, j = np.unravel_index(int(np.argmax(score)), score.shape)
+    return float(scales[i]), (low + j * step) / chip_samples
 
 
 def acquire_timing(
@@ -285,7 +414,7 @@ def acquire_timing(
     guess: ChipTiming,
     chips: np.ndarray,
     later: float,
-    carrier: tuple[float, float] | None = None,
+    tones: ToneIntegrals | None = None,
     lag: int = 1,
 ) -> tuple[ChipTiming, np.ndarray]:
     """Best chip grid for the known ``chips`` (from chip 0) near ``guess``, and the hard chip
@@ -294,45 +423,51 @@ def acquire_timing(
     The sync search only knows the chip rate to a few percent, which over a 32-chip template
     is most of a chip, and it may peak on the preamble up to ``later`` chips before the sync
     (the preamble two chips early differs from a T1/C1 template in only 4 chips); matching
-    grid points against the known chips, coarse then fine, settles both. With ``carrier``
-    (cfo, dev in rad/sample) chips are tone correlations; without, lag products at ``lag``
-    (the tones a quarter turn apart), for which a carrier offset only rotates everything:
-    a little noisier, but independent of a poor first CFO estimate.
+    grid points against the known chips, coarse then fine, settles both. With ``tones`` chips
+    are tone correlations; without, lag products at ``lag`` (the tones a quarter turn apart),
+    for which a carrier offset only rotates everything: a little noisier, but independent of
+    a poor first CFO estimate.
     """
     signs = 2.0 * chips - 1.0
-    end = guess.t0 + len(chips) * guess.chip_samples  # the sync search placed the end best
-    scale, shift = 1.0, 0.0
-    low_s, high_s, span_r = -_ACQUIRE_EARLY, later, _ACQUIRE_RATE
-    for rate_step, shift_step in _ACQUIRE_PASSES:
-        scales = scale + np.arange(-span_r, span_r + rate_step / 2, rate_step)
-        shifts = shift + np.arange(low_s, high_s + shift_step / 2, shift_step)
-        edges = _chip_grid(end, guess.chip_samples, len(chips), scales, shifts)
-        if carrier is not None:
-            contrast = _tone_contrast(y, carrier[0], carrier[1], edges)
-            score = contrast @ signs
-        else:
-            sums = lag_chip_sums(y, lag, edges)
-            match = sums @ signs
-            score = np.abs(match)
-            # The match points the way chip 1 turns; chips are decided against it.
-            contrast = (sums * np.conj(match)[..., None]).real
-        i, j = np.unravel_index(int(np.argmax(score)), score.shape)
-        scale, shift = float(scales[i]), float(shifts[j])
-        decided = contrast[i, j] > 0
-        low_s, high_s, span_r = -shift_step, shift_step, rate_step
-    cs = guess.chip_samples * scale
-    t_end = end + shift * guess.chip_samples
+    cs = guess.chip_samples
+    end = guess.t0 + len(chips) * cs  # the sync search placed the end best
+    scale, shift = _coarse_acquire(y, end, cs, signs, later, tones, lag)
+    rate_step, shift_step = _FINE_STEPS
+    scales = scale + np.arange(-_COARSE_RATE_STEP, _COARSE_RATE_STEP + rate_step / 2, rate_step)
+    shifts = shift + np.arange(-_COARSE_SHIFT, _COARSE_SHIFT + shift_step / 2, shift_step)
+    edges = _chip_grid(end, cs, len(chips), scales, shifts)
+    if tones is not None:
+        contrast = _tone_contrast(tones, edges)
+        score = contrast @ signs
+    else:
+        sums = lag_chip_sums(y, lag, edges)
+        match = sums @ signs
+        score = np.abs(match)
+        # The match points the way chip 1 turns; chips are decided against it.
+        contrast = (sums * np.conj(match)[..., None]).real
+    i, j = np.unravel_index(int(np.argmax(score)), score.shape)
+    decided = contrast[i, j] > 0
+    cs *= float(scales[i])
+    t_end = end + float(shifts[j]) * guess.chip_samples
     return ChipTiming(t0=float(t_end - len(chips) * cs), chip_samples=float(cs)), decided
 
 
 _TRACK_STEP = 64  # chips added per tracking step once the clock is known
 _TRACK_MEMORY = 192  # chips of measurements the local clock estimate uses
+_TRACK_SLACK = 0.125  # chips of probe placement that hardly change a measurement
+
+
+def _apart(one: ChipTiming, other: ChipTiming, lo: int, hi: int) -> float:
+    """Largest distance (chips) between two lines' boundaries of chips [lo, hi]."""
+    ends = np.array([lo, hi], dtype=np.float64)
+    return float(np.max(np.abs(one.time(ends) - other.time(ends)))) / one.chip_samples
 
 
 def fit_timing(
-    y: np.ndarray, cfo: float, dev: float, guess: ChipTiming, first: int, stop: int
+    tones: ToneIntegrals, guess: ChipTiming, first: int, stop: int, fitted: int = 0
 ) -> ChipTiming:
-    """Chip timing over chips [first, stop), starting from ``guess`` near ``first``.
+    """Chip timing over chips [first, stop), starting from ``guess`` near ``first`` (a fit
+    over ``fitted`` chips from there already, if any).
 
     Each segment of chips is probed a quarter chip early and late: the chip-energy contrast
     peaks at the right timing. A clock line is grown from the known chips in doubling spans
@@ -340,33 +475,57 @@ def fit_timing(
     over recent measurements, which follows a meter clock that wanders during the burst; a
     stiff piecewise-linear fit through all measurements gives the final boundaries.
     """
-    margin = 0.4 * (stop - first) * guess.chip_samples + 4 * guess.chip_samples
-    start_t = float(guess.time(np.float64(first)))
-    tones = _ToneIntegrals(
-        y, cfo, dev, start_t - margin, float(guess.time(np.float64(stop))) + margin
+    # All at once rather than chip block by chip block; the probes reach a little further.
+    margin = 0.05 * (stop - first) * guess.chip_samples + 4 * guess.chip_samples
+    tones.cover(
+        float(guess.time(np.float64(first))) - margin,
+        float(guess.time(np.float64(stop))) + margin,
     )
     timing = guess
     hi = first
     span = 2 * _SEGMENT
+    while span < fitted:  # the guess holds up that far: the first span may reach its double
+        span *= 2
+    # Measured boundary times are absolute: those under an earlier line stay valid under the
+    # next, so each span measures only its new segments. Columns: centre chip (ascending),
+    # measured time, weight, time the probes were centred on.
+    measured = [np.zeros(0)] * 4
     while hi < stop and span <= _TRACK_MEMORY:
-        hi = min(stop, first + span)
-        centers, times, weight = _measure(tones, timing, first, hi)
-        timing = _line(centers, times, weight, timing)
+        lo, hi = hi, min(stop, first + span)
+        new = _measure(tones, timing, lo, hi)
+        measured = [np.concatenate(pair) for pair in zip(measured, new, strict=True)]
+        timing = _line(*measured[:3], timing)
         span *= 2
     local = timing
+    per_step = _TRACK_STEP // _SEGMENT
     while hi < stop:
-        lo, hi = hi, min(stop, hi + _TRACK_STEP)
-        new = _measure(tones, local, lo, hi)
-        centers, times, weight = (
-            np.concatenate(pair) for pair in zip((centers, times, weight), new, strict=True)
-        )
-        recent = centers >= hi - _TRACK_MEMORY
-        local = _line(centers[recent], times[recent], weight[recent], local)
+        # Each tracking step would measure its chips with the local line of the steps before.
+        # Measuring all the rest at once with the current one and following the steps over
+        # those measurements gives the same while the local lines stay within the slack of
+        # it; where one leaves it, the rest is measured again from there.
+        used = local
+        ahead = _measure(tones, used, hi, stop)
+        kept = len(measured[0])
+        measured = [np.concatenate(pair) for pair in zip(measured, ahead, strict=True)]
+        taken = kept
+        for i in range(0, len(ahead[0]), per_step):
+            if i and _apart(local, used, hi, min(stop, hi + _TRACK_STEP)) > _TRACK_SLACK:
+                break
+            hi = min(stop, hi + _TRACK_STEP)
+            taken = kept + min(i + per_step, len(ahead[0]))
+            recent = slice(int(np.searchsorted(measured[0][:taken], hi - _TRACK_MEMORY)), taken)
+            local = _line(*(column[recent] for column in measured[:3]), local)
+        measured = [column[:taken] for column in measured]
     if stop - first < 2 * _KNOT_SPACING:
         return timing
+    centers, times, weight, placed = measured
     line = _line(centers, times, weight, timing)
     bent = _bend(line, centers, times, weight, first, stop)
-    return _bend(line, *_measure(tones, bent, first, stop), first, stop)
+    # Measuring again around the bent boundaries refines them, unless the probes were placed
+    # there already (within the slack), when it would give the same.
+    if np.max(np.abs(bent.time(centers) - placed)) <= _TRACK_SLACK * line.chip_samples:
+        return bent
+    return _bend(line, *_measure(tones, bent, first, stop)[:3], first, stop)
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,6 +542,12 @@ class ToneCorrelations:
         """Non-coherent chip metrics: which tone holds more energy."""
         return np.abs(self.upper) - np.abs(self.lower)
 
+    def since(self, first: int) -> ToneCorrelations:
+        """The chips from index ``first`` on."""
+        return ToneCorrelations(
+            self.upper[first:], self.lower[first:], self.edges[first:], self.cfo, self.dev
+        )
+
     def coherent_soft(self, window: int = _COHERENT_WINDOW) -> np.ndarray:
         """Chip metrics against a carrier phase carried over from the neighbouring chips.
 
@@ -393,35 +558,36 @@ class ToneCorrelations:
         1 dB better than comparing energies. The window keeps up with residual CFO and clock.
         """
         soft = self.soft()
+        lengths = np.diff(self.edges)
+        k = np.arange(len(lengths))
+        hi = np.minimum(k + window + 1, len(lengths))
+        lo = np.maximum(k - window, 0)
+        contrast = self.upper - self.lower
         for _ in range(2):
             ones = soft > 0
             tone = np.where(ones, self.cfo + self.dev, self.cfo - self.dev)
-            path = np.concatenate([[0.0], np.cumsum(tone * np.diff(self.edges))[:-1]])
+            path = np.concatenate([[0.0], np.cumsum(tone * lengths)[:-1]])
             rotate = np.exp(-1j * path)
             chosen = np.where(ones, self.upper, self.lower) * rotate
             sums = np.concatenate([[0.0], np.cumsum(chosen)])
-            k = np.arange(len(chosen))
-            hi = np.minimum(k + window + 1, len(chosen))
-            lo = np.maximum(k - window, 0)
             reference = (sums[hi] - sums[lo] - chosen) * np.conj(rotate)
             unit = reference / np.maximum(np.abs(reference), 1e-30)
-            soft = ((self.upper - self.lower) * np.conj(unit)).real
+            soft = (contrast * np.conj(unit)).real
         return soft
 
 
 def tone_correlations(
-    y: np.ndarray, cfo: float, dev: float, timing: ChipTiming, first: int, count: int
+    tones: ToneIntegrals, timing: ChipTiming, first: int, count: int
 ) -> ToneCorrelations:
     """Integrate-and-dump of each chip against both tones, with fractional chip boundaries."""
     edges = timing.boundaries(first, count)
-    tones = _ToneIntegrals(y, cfo, dev, edges[0], edges[-1])
     up, low = tones.chips(edges)
     return ToneCorrelations(
         upper=up * np.exp(1j * tones.omegas[0] * edges[:-1]),
         lower=low * np.exp(1j * tones.omegas[1] * edges[:-1]),
         edges=edges,
-        cfo=cfo,
-        dev=dev,
+        cfo=tones.cfo,
+        dev=tones.dev,
     )
 
 
