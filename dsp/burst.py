@@ -55,6 +55,7 @@ CREDIBLE_VIOLATION_RATIO = 0.1  # below this a failed burst is reported as a fai
 STRONG_SYNC_SCORE = 0.85  # a sync this clean is a burst even when its coding is bad
 CREDIBLE_MARKER_ERRORS = 1
 _MARKER = len(C1_MARKER_FORMAT_B)
+_MAX_SNR = 1e6  # reported for a burst without measurable noise (60 dB)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,12 @@ class ChannelGeometry:
     decimation: int
     delay_samples: int
     residual_hz: float  # bin-aligned channel centre minus nominal channel centre
+    cutoff_hz: float  # of the channel filter, which passes this much of the band's noise
+
+    @property
+    def noise_share(self) -> float:
+        """Share of white noise's power (over the channel's sample rate) the filter passes."""
+        return min(1.0, 2 * self.cutoff_hz / self.sample_rate_hz)
 
     def input_sample(self, channel_time: float) -> int:
         return round((channel_time - self.delay_samples) * self.decimation)
@@ -320,10 +327,19 @@ class BurstDecoder:
     ) -> Burst:
         """What the burst of data ``chips`` ending before chip ``stop`` looked like."""
         geometry = self.geometry
-        strong = np.maximum(np.abs(chips.upper), np.abs(chips.lower)) ** 2
-        weak = np.minimum(np.abs(chips.upper), np.abs(chips.lower)) ** 2
-        noise = float(np.mean(weak))
-        snr = (float(np.mean(strong)) - noise) / noise if noise > 0 else np.inf
+        # Ec/N0: per chip the sent tone's correlation holds the chip energy plus the noise of
+        # one sample, the samples hold the chip energy plus all their noise, which the channel
+        # filter has thinned to ``share`` of N0's (the noise in the tone, inside the passband,
+        # is not). The energy in the other tone would do only where the tones are orthogonal
+        # over a chip: T1 and S1, not C1, whose estimate would stop near 19 dB.
+        strong = float(np.mean(np.maximum(np.abs(chips.upper), np.abs(chips.lower)) ** 2))
+        lo, hi = (round(float(t)) for t in chips.edges[[0, -1]])
+        lo, hi = max(lo, 0), min(hi, len(tones.y))
+        per_chip = (hi - lo) / len(chips.upper)
+        energy = float(np.vdot(tones.y[lo:hi], tones.y[lo:hi]).real) / len(chips.upper)
+        share = self.geometry.noise_share
+        noise = (energy - strong / per_chip) / (per_chip * share - 1)
+        snr = min(strong / per_chip / noise - 1, _MAX_SNR) if noise > 0 else _MAX_SNR
         a, b = (int(v) for v in timing.boundaries(0, stop)[[0, -1]])
         power = float(np.mean(np.abs(tones.y[max(a, 0) : b]) ** 2))
         return Burst(

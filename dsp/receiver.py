@@ -241,6 +241,7 @@ class Receiver:
             decimation=plan.decimation,
             delay_samples=plan.delay_samples,
             residual_hz=plan.actual_offset_hz - plan.offset_hz,
+            cutoff_hz=plan.cutoff_hz,
         )
         slow_chip = rate / lead.chip_rate_hz / _SLOWEST_RATE
         longest = max(CHIPS_PER_BYTE[m.line_code] for m in modes) * _MAX_ON_AIR_BYTES

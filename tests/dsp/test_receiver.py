@@ -275,3 +275,17 @@ def test_energy_gate_holds_on_a_busy_channel() -> None:
     full = run(Receiver(FS, FC, [S1], energy_gate=False), samples, 262144)
     assert len(matched(full, sent)) >= 30
     assert run(Receiver(FS, FC, [S1]), samples, 262144) == full
+
+
+@pytest.mark.parametrize(("mode", "fmt"), ALL)
+@pytest.mark.parametrize(("ecn0_db", "tolerance_db"), [(10.0, 0.6), (20.0, 0.6), (30.0, 2.0)])
+def test_snr_is_the_ec_n0(mode, fmt, ecn0_db: float, tolerance_db: float) -> None:
+    # Input-referred, as the sensitivity figures are, so that SNR minus the required Ec/N0 is a
+    # link margin; above ~25 dB the estimate falls short (the chip model's own error).
+    rng = np.random.default_rng(23)
+    samples, sent = make_stream([(mode, fmt)] * 2, ecn0_db, rng)
+    got = frames(run(Receiver(FS, FC, [mode]), samples))
+    assert len(got) == 2
+    for f in got:
+        assert f.burst is not None
+        assert f.burst.snr_db == pytest.approx(ecn0_db, abs=tolerance_db)
