@@ -284,8 +284,9 @@ def test_snr_is_the_ec_n0(mode, fmt, ecn0_db: float, tolerance_db: float) -> Non
     # link margin; above ~25 dB it reads low (2 dB at 30 dB: the chip model's own error).
     rng = np.random.default_rng(23)
     samples, sent = make_stream([(mode, fmt)] * 2, ecn0_db, rng)
-    got = frames(run(Receiver(FS, FC, [mode]), samples))
-    assert len(got) == 2
+    results = run(Receiver(FS, FC, [mode]), samples)
+    assert matched(results, sent) == sent
+    got = frames(results)
     for f in got:
         assert f.burst is not None
         assert f.burst.snr_db == pytest.approx(ecn0_db, abs=tolerance_db)
