@@ -116,13 +116,13 @@ def loss_sweep(count: int, seed: int) -> dict:
     for case_name, label, cfo_hz, rate_error in LOSS_CONDITIONS:
         case = CASES[case_name]
         rng = np.random.default_rng(seed)
-        points: list[tuple[float, float | None]] = []
+        points: list[tuple[float, float]] = []
         for ecn0 in LOSS_GRID_DB:
             stream = make_stream(tmp / "loss.cu8", [case], count, ecn0, rng, cfo_hz, rate_error)
             per = score_frames(stream.sent, decode_ours(stream.info, [case.mode]).frames).per
             stream.path.unlink()
             points.append((ecn0, per))
-            if per < 0.1 and len(points) >= 2 and (points[-2][1] or 0.0) < 0.1:
+            if per < 0.1 and len(points) >= 2 and points[-2][1] < 0.1:
                 break  # two points past the threshold: the curve is known around it
         at = threshold_db(points)
         if label == "nominal":

@@ -33,10 +33,9 @@ class NoiseFloor:
         self._history: deque[float] = deque(maxlen=NOISE_HISTORY_SEGMENTS)
         self.power = float("nan")
 
-    def update(self, block_power: np.ndarray) -> float:
+    def update(self, block_power: np.ndarray) -> None:
         self._history.append(float(np.quantile(block_power, self._quantile)) / self._scale)
         self.power = min(self._history)
-        return self.power
 
 
 def exceedance_threshold(block_len: int, probability: float) -> float:

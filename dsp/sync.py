@@ -145,12 +145,13 @@ class SyncDetector:
         # The score's norm is the lag-product power over the slowest rate's template span,
         # which holds every rate's taps: one moving sum serves all rates.
         widest = self._offsets[int(np.argmax(self.chip_samples))]
-        # Grid points per (slowest) chip: the power before the first tap that its chip covers.
-        self.smooth = max(1, int(np.ceil(max(self.chip_samples) / self.step)))
-        self._span = (int(widest.min()) - (self.smooth - 1), int(widest.max()))
-        lowest = min(int(o.min()) for o in self._offsets)
+        # Grid points per (slowest) chip: the span starts where the first tap's chip does.
+        chip_points = max(1, int(np.ceil(max(self.chip_samples) / self.step)))
+        self._span = (int(widest.min()) - (chip_points - 1), int(widest.max()))
+        # Grid points before q that scoring q reads: the earliest tap's, and its chip's.
+        self._first = min(int(o.min()) for o in self._offsets) - (chip_points - 1)
         # Channel samples needed before grid point q*step to score it.
-        self.history = (self.smooth - lowest) * self.step + self.window + self.lag
+        self.history = (1 - self._first) * self.step + self.window + self.lag
         # Peaks closer than a template are the same burst (a C1 B marker repeats the sync word).
         self.peak_distance = max(1, round(n * samples_per_chip / self.step))
 
@@ -182,8 +183,7 @@ class SyncDetector:
         ``y[i]`` is channel sample ``base + i``; it must reach back ``history`` samples before
         ``q_lo * step``.
         """
-        # Grid points before the earliest tap, and before the span's first chip.
-        lowest = min(int(o.min()) for o in self._offsets) - (self.smooth - 1)
+        lowest = self._first
         first = (q_lo + lowest) * self.step  # absolute index of the first summed lag product
         lo = first - (self.window - 1) - self.lag - base
         hi = (q_hi - 1) * self.step + 1 - base
