@@ -13,10 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
+from dsp.bandplan import DEFAULT_CENTER_FREQ_HZ, DEFAULT_SAMPLE_RATE_HZ
+from protocol.coding import CHIPS_PER_BYTE
 from protocol.framing import add_crcs
-from protocol.modes import C1, S1, T1, FrameFormat, LineCode
+from protocol.modes import C1, S1, T1, FrameFormat
 from protocol.types import Frame
-from sdr.cmd_simulate import (
+from sdr.io.files import IQFileInfo, probe_iq_file, read_iq_chunks
+from sdr.io.rtl433 import RTL433_SETUP, matches_frame, rtl433_path, run_rtl433, to_channel
+from sdr.io.writers import write_iq
+from sdr.sim.stream import (
     BurstSpec,
     ModeFormat,
     SentTelegram,
@@ -24,11 +29,9 @@ from sdr.cmd_simulate import (
     random_bursts,
     render_stream,
 )
-from sdr.iqfile import IQFileInfo, probe_iq_file, read_iq_chunks, write_iq
-from sdr.rtl433 import RTL433_SETUP, matches_frame, rtl433_path, run_rtl433, to_channel
 
-RATE_HZ = 2.4e6
-CENTER_HZ = 868.625e6
+RATE_HZ = DEFAULT_SAMPLE_RATE_HZ
+CENTER_HZ = DEFAULT_CENTER_FREQ_HZ
 LINK_LENGTH = 40  # bytes of the link frame without CRCs (46 on air in format A)
 
 CASES: dict[str, ModeFormat] = {
@@ -37,7 +40,6 @@ CASES: dict[str, ModeFormat] = {
     "C1-B": ModeFormat(C1, FrameFormat.B),
     "S1": ModeFormat(S1, FrameFormat.A),
 }
-CHIPS_PER_BYTE = {LineCode.THREE_OF_SIX: 12, LineCode.NRZ: 8, LineCode.MANCHESTER: 16}
 
 
 def receiver_available() -> bool:

@@ -42,16 +42,23 @@ def _run_noise(receiver: Receiver, minutes: float, seed: int) -> dict:
         frames += [r for r in receiver.process(chunk) if isinstance(r, Frame)]
     frames += [r for r in receiver.flush() if isinstance(r, Frame)]
     cpu = time.process_time() - started
-    stats = dict(receiver.stats)
+    counts = receiver.counts()
+    failures = {f"{m}:{r}": n for (m, r), n in sorted(counts.failures.items())}
+    rejections = {f"{m}:{r}": n for (m, r), n in sorted(counts.rejections.items())}
     search = "every sample searched" if not receiver.energy_gate else "energy gate on"
     print(
         f"\n{minutes:g} min of complex white noise at 2.4 Msps ({search}): {len(frames)} CRC-valid"
         f" frames ({'PASS' if not frames else 'FAIL'}); {cpu:.1f} CPU s incl. noise generation"
     )
-    print(f" receiver failure counts: {stats}")
+    print(
+        f" sync candidates {dict(counts.candidates)}; reported failures {failures};"
+        f" rejected as chance matches {rejections}"
+    )
     return {
         "minutes": minutes,
         "false_frames": len(frames),
         "frames_hex": [f.data.hex() for f in frames],
-        "failures": {f"{m}/{r}": n for (m, r), n in stats.items()},
+        "candidates": dict(counts.candidates),
+        "failures": failures,
+        "rejections": rejections,
     }

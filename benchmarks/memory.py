@@ -15,9 +15,9 @@ import numpy as np
 from benchmarks.common import CASES, CENTER_HZ, RATE_HZ
 from dsp.types import IQChunk
 from protocol.decoder import Decoder
-from sdr.cmd_simulate import StreamSettings, random_bursts, render_stream
-from sdr.iqfile import decode_samples, encode_samples
+from sdr.io.codecs import decode_samples, encode_samples
 from sdr.pipeline import DecodePipeline
+from sdr.sim.stream import StreamSettings, random_bursts, render_stream
 
 CHUNK = 262_144
 BLOCK_S = 10.0

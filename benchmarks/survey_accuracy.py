@@ -3,7 +3,7 @@
     python3 -m benchmarks.survey_accuracy [--seeds 1,2,3] [--meters 10] [--locations 2]
         [--duration 30] [--keep DIR]
 
-For each seed: simulate a random building (``sdr.scenario.random_scenario``), survey every
+For each seed: simulate a random building (``sdr.sim.scenario.random_scenario``), survey every
 location's recording, and score it (``sdr.survey.truth``). Prints per-meter reception-ratio
 errors (percentage points), collision recall over detectable collisions, recall over all
 overlaps, the false-detection rate, lost telegrams attributed to collisions against the truth
@@ -27,8 +27,9 @@ if __package__ in (None, ""):  # ``python3 benchmarks/survey_accuracy.py``
 
 from protocol.decoder import Decoder
 from protocol.modes import MODES
-from sdr.iqfile import probe_iq_file
-from sdr.scenario import random_scenario, recording_name, simulate
+from sdr.io.files import probe_iq_file
+from sdr.sim.building import recording_name, simulate
+from sdr.sim.scenario import random_scenario
 from sdr.survey.analysis import build_survey
 from sdr.survey.inputs import analyse_recording
 from sdr.survey.truth import CollisionScore, score_collisions, score_meters

@@ -1,10 +1,10 @@
-"""Decode one sync candidate into a Frame, a DecodeFailure, or nothing (a chance noise match).
+"""Decode one sync candidate into a Frame, a DecodeFailure, or a Rejection (a chance match).
 
 Runs only where the sync search fired: chip grid acquired on the known template chips, CFO
 and deviation from them (data-aided), chip timing tracked over the whole burst, soft chips
 (coherent, with the carrier phase carried along the continuous-phase path; Manchester pairs
 as one symbol), soft line decoding, CRC-aided correction. On the
-868.95 MHz channel one ``543D`` match can be T1, C1 format A or C1 format B (SPEC.md §1.4);
+868.95 MHz channel one ``543D`` match can be T1, C1 format A or C1 format B (docs/protocol.md §1.4);
 each plausible reading is decoded and the CRCs decide.
 """
 
@@ -56,6 +56,29 @@ STRONG_SYNC_SCORE = 0.85  # a sync this clean is a burst even when its coding is
 CREDIBLE_MARKER_ERRORS = 1
 _MARKER = len(C1_MARKER_FORMAT_B)
 _MAX_SNR = 1e6  # reported for a burst without measurable noise (60 dB)
+# How far a reading got before it was rejected, first stage first: of a candidate that every
+# reading rejects, the one that got furthest names the reason (and the mode).
+_READING_STAGES = (
+    FailureReason.MARKER_ERRORS,
+    FailureReason.LENGTH,
+    FailureReason.TRUNCATED,
+    FailureReason.BAD_CODING,
+    FailureReason.CRC,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A candidate taken for a chance match of noise, of a preamble or of a burst's data.
+
+    Chance matches are many (noise matches the sync template every few seconds), so they are
+    counted by the receiver but never reported as a DecodeFailure.
+    """
+
+    reason: FailureReason
+
+
+Outcome = Frame | DecodeFailure | Rejection
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +128,10 @@ class ChannelGeometry:
         return round((channel_time - self.delay_samples) * self.decimation)
 
 
+def _stage(reason: FailureReason) -> int:
+    return _READING_STAGES.index(reason)
+
+
 def _chips(text: str) -> np.ndarray:
     return np.frombuffer(text.encode(), dtype=np.uint8) - ord("0")
 
@@ -114,6 +141,8 @@ class BurstDecoder:
 
     def __init__(self, modes: Sequence[ModeSpec], template: str, geometry: ChannelGeometry) -> None:
         self.readings = readings_for(modes, template)
+        # Whom a candidate is counted for before the readings tell its mode: "T1/C1".
+        self.label = "/".join(dict.fromkeys(m.name for m in modes))
         # How far after the search's peak the template may end. T1/C1's sync differs from its
         # preamble in 4 of 16 chips: the search can peak anywhere in a T1/C1 preamble, up to 19
         # chips before the sync ends (T1: 38 preamble chips, 32 of them in the template, 10
@@ -143,8 +172,9 @@ class BurstDecoder:
         candidate: SyncCandidate,
         y: np.ndarray,
         base: int,
-    ) -> tuple[str, Frame | DecodeFailure] | None:
-        """(mode name, outcome) of a candidate, or None for a chance match of noise or preamble.
+    ) -> tuple[str, Outcome]:
+        """(mode name, outcome) of a candidate; for a rejection before the readings tell the mode
+        apart, ``self.label`` instead of the mode name.
 
         ``y[i]`` is channel sample ``base + i``, covering the longest burst after the sync.
         """
@@ -156,11 +186,11 @@ class BurstDecoder:
             t0=t_end - n_tmpl * candidate.chip_samples, chip_samples=candidate.chip_samples
         )
         if self._inside_preamble(y, guess):
-            return None
+            return self.label, Rejection(FailureReason.INSIDE_PREAMBLE)
         cfo = frequency_offset(y, guess.t0, t_end)
         acquired = self._acquire(y, guess, (cfo, dev_nominal))
-        if acquired is None:
-            return None
+        if isinstance(acquired, FailureReason):
+            return self.label, Rejection(acquired)
         timing = acquired
         tones = ToneIntegrals(y, *refine_carrier(y, cfo, dev_nominal, timing, self.template))
         # One fit serves the template, the markers and every reading's length field.
@@ -170,8 +200,9 @@ class BurstDecoder:
         template = decided[-self._known[0] : n_tmpl - self._known[0]]
         # A preamble or noise match leaves many template chips wrong.
         if np.count_nonzero(template != self.template.astype(bool)) > MAX_SYNC_ERRORS:
-            return None
+            return self.label, Rejection(FailureReason.SYNC_ERRORS)
         best: tuple[float, str, DecodeFailure] | None = None
+        rejected: dict[str, FailureReason] = {}  # per mode, the furthest reading's reason
         errors = [self._check_errors(r, decided) for r in self.readings]
         # Readings whose format marker is clearly there first: a C1 burst then costs no T1
         # attempt. Only the work changes, as at most one reading can pass the CRCs.
@@ -182,11 +213,21 @@ class BurstDecoder:
         for i in order:
             reading = self.readings[i]
             result = self._decode_reading(reading, errors[i], tones, base, timing, candidate)
+            name = reading.mode.name
             if isinstance(result, Frame):
-                return reading.mode.name, result
-            if result is not None and (best is None or result[0] < best[0]):
-                best = (result[0], reading.mode.name, result[1])
-        return None if best is None else (best[1], best[2])
+                return name, result
+            if isinstance(result, FailureReason):
+                if name not in rejected or _stage(result) > _stage(rejected[name]):
+                    rejected[name] = result
+            elif best is None or result[0] < best[0]:
+                best = (result[0], name, result[1])
+        if best is not None:
+            return best[1], best[2]
+        furthest = max(_stage(reason) for reason in rejected.values())
+        names = [name for name, reason in rejected.items() if _stage(reason) == furthest]
+        # Two modes' readings got equally far: the mode is not known.
+        key = names[0] if len(names) == 1 else self.label
+        return key, Rejection(_READING_STAGES[furthest])
 
     def _inside_preamble(self, y: np.ndarray, guess: ChipTiming) -> bool:
         """Whether every chip the acquisition could reach is clearly preamble.
@@ -204,8 +245,9 @@ class BurstDecoder:
 
     def _acquire(
         self, y: np.ndarray, guess: ChipTiming, carrier: tuple[float, float]
-    ) -> ChipTiming | None:
-        """Chip grid of the template near ``guess``; None when no sync is there.
+    ) -> ChipTiming | FailureReason:
+        """Chip grid of the template near ``guess``, or why there is none: NO_SYNC, or
+        INSIDE_PREAMBLE when the candidate sits in a preamble longer than the hops reach.
 
         Tone correlations with the first (blind, at low SNR biased) CFO work best unless that
         CFO is far off, which matters for S1's long chips; lag products do not care.
@@ -225,8 +267,9 @@ class BurstDecoder:
                     return timing
                 break
             else:
-                return None  # preamble all along: a later candidate will find the sync
-        return None
+                # Preamble all along: a later candidate will find the sync.
+                return FailureReason.INSIDE_PREAMBLE
+        return FailureReason.NO_SYNC
 
     def _check_errors(self, reading: Reading, decided: np.ndarray) -> int:
         """Chip errors in the known chips a reading expects after the template (0 if none),
@@ -245,7 +288,9 @@ class BurstDecoder:
         base: int,
         timing: ChipTiming,
         candidate: SyncCandidate,
-    ) -> Frame | tuple[float, DecodeFailure] | None:
+    ) -> Frame | tuple[float, DecodeFailure] | FailureReason:
+        """The frame; or a failure worth reporting, with its quality (lowest reported first);
+        or the reason for taking the candidate for a chance match under this reading."""
         mode = reading.mode
         per_byte = CHIPS_PER_BYTE[mode.line_code]
         n_tmpl = len(self.template)
@@ -258,32 +303,32 @@ class BurstDecoder:
             return quality, DecodeFailure("phy", reason, f"{mode.name}: {detail}", start_sample)
 
         if check_errors > MAX_MARKER_ERRORS:
-            return None
+            return FailureReason.MARKER_ERRORS
         credible_marker = check_errors <= CREDIBLE_MARKER_ERRORS
         l_field = self._decide(reading, tones, timing, data_start, 1)[0].data[0]
         n_bytes = on_air_length(l_field, reading.frame_format)
         data_bytes = n_bytes - 2 * len(block_spans(n_bytes, reading.frame_format))
         if data_bytes < MIN_DATA_BYTES:
             if candidate.score < STRONG_SYNC_SCORE:
-                return None
+                return FailureReason.LENGTH
             return fail(FailureReason.LENGTH, f"L field {l_field} too short", 1.0)
         stop = data_start + n_bytes * per_byte
         timing = fit_timing(tones, timing, 0, stop, fitted=self._header_stop + reading.shift)
         if timing.boundaries(stop, 0)[0] > len(tones.y):
             if candidate.score < STRONG_SYNC_SCORE:
-                return None
+                return FailureReason.TRUNCATED
             return fail(FailureReason.TRUNCATED, "burst runs past the end of the stream", 0.5)
         decision, chips = self._decide(reading, tones, timing, data_start, n_bytes)
         words = n_bytes * (2 if mode.line_code is LineCode.THREE_OF_SIX else 8)
         ratio = decision.violations / words
         if ratio > MAX_VIOLATION_RATIO:
             if candidate.score < STRONG_SYNC_SCORE:
-                return None
+                return FailureReason.BAD_CODING
             return fail(FailureReason.BAD_CODING, f"{decision.violations} coding violations", ratio)
         fixed = correct(decision, reading.frame_format)
         if not fixed.ok:
             if ratio > CREDIBLE_VIOLATION_RATIO or not credible_marker:
-                return None
+                return FailureReason.CRC
             bad = [i for i, ok in enumerate(fixed.block_ok) if not ok]
             return fail(FailureReason.CRC, f"CRC failed in block(s) {bad}", ratio)
         deframed = strip_crcs(fixed.raw, reading.frame_format)

@@ -139,7 +139,6 @@ class Channelizer:
     def reset(self) -> None:
         self._buffer = np.zeros(self._overlap, dtype=np.complex64)
         self._block = 0  # index of the next block to compute
-        self._tail = 0  # real samples buffered beyond the overlap padding
 
     def process(self, samples: np.ndarray) -> list[np.ndarray]:
         self._buffer = np.concatenate([self._buffer, np.asarray(samples, dtype=np.complex64)])

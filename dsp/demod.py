@@ -243,27 +243,42 @@ def _line(
     return ChipTiming(t0=float(weight @ times / total - slope * c), chip_samples=float(slope))
 
 
-def _measure(
-    tones: ToneIntegrals, timing: ChipTiming, lo: int, hi: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(segment centre chip, measured boundary time there, weight, time the probes were
-    centred on) for chips [lo, hi)."""
+@dataclass(frozen=True, slots=True)
+class _Measured:
+    """Boundary times measured at segment centres, in ascending chip order."""
+
+    centers: np.ndarray  # segment centre chip
+    times: np.ndarray  # measured boundary time there
+    weight: np.ndarray
+    placed: np.ndarray  # time the probes were centred on
+
+    def then(self, later: _Measured) -> _Measured:
+        return _Measured(
+            *(np.concatenate(pair) for pair in zip(self._columns(), later._columns(), strict=True))
+        )
+
+    def part(self, rows: slice) -> _Measured:
+        return _Measured(*(column[rows] for column in self._columns()))
+
+    def line(self, fallback: ChipTiming) -> ChipTiming:
+        return _line(self.centers, self.times, self.weight, fallback)
+
+    def _columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return self.centers, self.times, self.weight, self.placed
+
+
+def _measure(tones: ToneIntegrals, timing: ChipTiming, lo: int, hi: int) -> _Measured:
+    """The boundary times of the segments of chips [lo, hi), probed around ``timing``."""
     centers, error, weight = _segment_offsets(tones, timing, lo, hi)
-    return centers, timing.time(centers + error), weight, timing.time(centers)
+    return _Measured(centers, timing.time(centers + error), weight, timing.time(centers))
 
 
-def _bend(
-    line: ChipTiming,
-    centers: np.ndarray,
-    times: np.ndarray,
-    weight: np.ndarray,
-    first: int,
-    stop: int,
-) -> ChipTiming:
+def _bend(line: ChipTiming, measured: _Measured, first: int, stop: int) -> ChipTiming:
     """Stiff piecewise-linear correction of ``line`` through the measured boundary times."""
     knots = np.append(np.arange(first, stop, _KNOT_SPACING), stop).astype(np.float64)
     if len(knots) < 3:
         return line
+    centers, times, weight = measured.centers, measured.times, measured.weight
     # Hat-function basis: each measurement interpolates between its two neighbouring knots.
     j = np.searchsorted(knots, centers, side="right") - 1
     np.minimum(np.maximum(j, 0), len(knots) - 2, out=j)
@@ -481,51 +496,83 @@ def fit_timing(
         float(guess.time(np.float64(first))) - margin,
         float(guess.time(np.float64(stop))) + margin,
     )
+    timing, measured, hi = _grow_line(tones, guess, first, stop, fitted)
+    measured = _track(tones, timing, measured, hi, stop)
+    if stop - first < 2 * _KNOT_SPACING:
+        return timing
+    return _bend_measured(tones, measured.line(timing), measured, first, stop)
+
+
+def _grow_line(
+    tones: ToneIntegrals, guess: ChipTiming, first: int, stop: int, fitted: int
+) -> tuple[ChipTiming, _Measured, int]:
+    """The clock line over doubling spans from ``first``, the measurements it rests on and
+    the chip they reach."""
     timing = guess
     hi = first
     span = 2 * _SEGMENT
     while span < fitted:  # the guess holds up that far: the first span may reach its double
         span *= 2
     # Measured boundary times are absolute: those under an earlier line stay valid under the
-    # next, so each span measures only its new segments. Columns: centre chip (ascending),
-    # measured time, weight, time the probes were centred on.
-    measured = [np.zeros(0)] * 4
+    # next, so each span measures only its new segments.
+    measured = _Measured(*[np.zeros(0)] * 4)
     while hi < stop and span <= _TRACK_MEMORY:
         lo, hi = hi, min(stop, first + span)
-        new = _measure(tones, timing, lo, hi)
-        measured = [np.concatenate(pair) for pair in zip(measured, new, strict=True)]
-        timing = _line(*measured[:3], timing)
+        measured = measured.then(_measure(tones, timing, lo, hi))
+        timing = measured.line(timing)
         span *= 2
-    local = timing
-    per_step = _TRACK_STEP // _SEGMENT
+    return timing, measured, hi
+
+
+def _track(
+    tones: ToneIntegrals, local: ChipTiming, measured: _Measured, hi: int, stop: int
+) -> _Measured:
+    """``measured`` extended from chip ``hi`` to ``stop`` by a local line over recent
+    measurements, which follows a meter clock that wanders during the burst."""
     while hi < stop:
         # Each tracking step would measure its chips with the local line of the steps before.
         # Measuring all the rest at once with the current one and following the steps over
         # those measurements gives the same while the local lines stay within the slack of
         # it; where one leaves it, the rest is measured again from there.
-        used = local
-        ahead = _measure(tones, used, hi, stop)
-        kept = len(measured[0])
-        measured = [np.concatenate(pair) for pair in zip(measured, ahead, strict=True)]
-        taken = kept
-        for i in range(0, len(ahead[0]), per_step):
-            if i and _apart(local, used, hi, min(stop, hi + _TRACK_STEP)) > _TRACK_SLACK:
-                break
-            hi = min(stop, hi + _TRACK_STEP)
-            taken = kept + min(i + per_step, len(ahead[0]))
-            recent = slice(int(np.searchsorted(measured[0][:taken], hi - _TRACK_MEMORY)), taken)
-            local = _line(*(column[recent] for column in measured[:3]), local)
-        measured = [column[:taken] for column in measured]
-    if stop - first < 2 * _KNOT_SPACING:
-        return timing
-    centers, times, weight, placed = measured
-    line = _line(centers, times, weight, timing)
-    bent = _bend(line, centers, times, weight, first, stop)
+        kept = len(measured.centers)
+        measured = measured.then(_measure(tones, local, hi, stop))
+        local, hi, taken = _follow(measured, kept, local, hi, stop)
+        measured = measured.part(slice(0, taken))
+    return measured
+
+
+def _follow(
+    measured: _Measured, kept: int, used: ChipTiming, hi: int, stop: int
+) -> tuple[ChipTiming, int, int]:
+    """Tracking steps over the measurements after ``kept`` (probed around ``used``) while the
+    local line stays within the slack of ``used``: the last local line, the chip it reaches
+    and how many measurements the steps took."""
+    local = used
+    ahead = len(measured.centers) - kept
+    taken = kept
+    per_step = _TRACK_STEP // _SEGMENT
+    for i in range(0, ahead, per_step):
+        if i and _apart(local, used, hi, min(stop, hi + _TRACK_STEP)) > _TRACK_SLACK:
+            break
+        hi = min(stop, hi + _TRACK_STEP)
+        taken = kept + min(i + per_step, ahead)
+        recent = int(np.searchsorted(measured.centers[:taken], hi - _TRACK_MEMORY))
+        local = measured.part(slice(recent, taken)).line(local)
+    return local, hi, taken
+
+
+def _bend_measured(
+    tones: ToneIntegrals, line: ChipTiming, measured: _Measured, first: int, stop: int
+) -> ChipTiming:
+    """``line`` bent through the measurements, then through measurements probed around the
+    bent boundaries."""
+    bent = _bend(line, measured, first, stop)
     # Measuring again around the bent boundaries refines them, unless the probes were placed
     # there already (within the slack), when it would give the same.
-    if np.max(np.abs(bent.time(centers) - placed)) <= _TRACK_SLACK * line.chip_samples:
+    slack = _TRACK_SLACK * line.chip_samples
+    if np.max(np.abs(bent.time(measured.centers) - measured.placed)) <= slack:
         return bent
-    return _bend(line, *_measure(tones, bent, first, stop)[:3], first, stop)
+    return _bend(line, _measure(tones, bent, first, stop), first, stop)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """Synthetic wM-Bus bursts: the receiver's mirror, for tests, benchmarks and ``wmbus simulate``.
 
-Continuous-phase rectangular 2-FSK, chip 1 = upper frequency (SPEC.md §1.2), placed at the
+Continuous-phase rectangular 2-FSK, chip 1 = upper frequency (docs/protocol.md §1.2), placed at the
 mode's channel offset from the stream's centre frequency.
 """
 
@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from dsp.bandplan import POSTAMBLE, burst_samples, channel_offset_hz, chip_duration_s, header_chips
 from protocol.coding import encode
-from protocol.modes import C1_MARKER_FORMAT_A, C1_MARKER_FORMAT_B, FrameFormat, LineCode, ModeSpec
-
-# Minimum preamble length in chips ("01" repeated n times, SPEC.md §1.1).
-MIN_PREAMBLE_CHIPS: dict[str, int] = {"S1": 2 * 279, "T1": 2 * 19, "C1": 2 * 16}
-POSTAMBLE = "0101"
-_PREAMBLE_TAIL = 6  # chips of the preamble already contained in ModeSpec.sync_chips
+from protocol.modes import FrameFormat, ModeSpec
 
 
 def burst_chips(
@@ -23,35 +19,12 @@ def burst_chips(
     frame_format: FrameFormat,
     preamble_chips: int | None = None,
 ) -> np.ndarray:
-    """All chips of one burst: preamble, sync (+ C1 format marker), line-coded bytes, postamble."""
-    if frame_format not in mode.frame_formats:
-        raise ValueError(f"mode {mode.name} has no frame format {frame_format}")
-    n_pre = MIN_PREAMBLE_CHIPS.get(mode.name, 32) if preamble_chips is None else preamble_chips
-    if n_pre < _PREAMBLE_TAIL:
-        raise ValueError(
-            f"preamble of {n_pre} chips is shorter than the {_PREAMBLE_TAIL}-chip tail"
-        )
-    # The preamble ends with "...0101" right before the sync word, so it starts with "1" when odd.
-    head = ("01" * (n_pre // 2 + 1))[-(n_pre - _PREAMBLE_TAIL) :] if n_pre > _PREAMBLE_TAIL else ""
-    text = head + mode.sync_chips
-    if mode.line_code is LineCode.NRZ:
-        text += C1_MARKER_FORMAT_A if frame_format is FrameFormat.A else C1_MARKER_FORMAT_B
+    """All chips of one burst: preamble, sync (+ C1 format marker), line-coded bytes, postamble
+    (their count is ``dsp.bandplan.burst_chip_count``)."""
+    text = header_chips(mode, frame_format, preamble_chips)
     sync = np.frombuffer(text.encode(), dtype=np.uint8) - ord("0")
     post = np.frombuffer(POSTAMBLE.encode(), dtype=np.uint8) - ord("0")
     return np.concatenate([sync, encode(raw_on_air, mode.line_code), post])
-
-
-def channel_offset_hz(mode: ModeSpec, sample_rate_hz: float, center_freq_hz: float) -> float:
-    """Offset of the mode's channel from the stream centre; ValueError when it is not inside."""
-    offset = mode.center_freq_hz - center_freq_hz
-    half_band = mode.deviation_hz + mode.chip_rate_hz
-    if abs(offset) + half_band > sample_rate_hz / 2:
-        raise ValueError(
-            f"mode {mode.name} channel at {mode.center_freq_hz / 1e6:.3f} MHz "
-            f"(±{half_band / 1e3:.0f} kHz) is outside a stream of {sample_rate_hz / 1e6:g} Msps "
-            f"centred at {center_freq_hz / 1e6:.3f} MHz"
-        )
-    return offset
 
 
 def modulate(
@@ -70,8 +43,15 @@ def modulate(
     """One burst of ``raw_on_air`` (bytes with CRCs: ``framing.add_crcs`` output) as complex64."""
     offset = channel_offset_hz(mode, sample_rate_hz, center_freq_hz)
     chips = burst_chips(raw_on_air, mode, frame_format, preamble_chips)
-    chip_s = 1.0 / (mode.chip_rate_hz * (1.0 + chip_rate_error))
-    n = int(np.ceil(len(chips) * chip_s * sample_rate_hz))
+    chip_s = chip_duration_s(mode, chip_rate_error)
+    n = burst_samples(
+        mode,
+        frame_format,
+        len(raw_on_air),
+        sample_rate_hz,
+        preamble_chips=preamble_chips,
+        chip_rate_error=chip_rate_error,
+    )
     t = np.arange(n) / sample_rate_hz
     k = np.minimum((t / chip_s).astype(np.int64), len(chips) - 1)
     signs = 2.0 * chips - 1.0

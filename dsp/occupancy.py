@@ -21,10 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dsp.bandplan import ALL_MODES, filter_half_width_hz, inside_stream, modes_by_channel
 from dsp.channelizer import Channelizer
 from dsp.noise_floor import NoiseFloor, exceedance_threshold
 from dsp.types import IQChunk
-from protocol.modes import MODES, ModeSpec
+from protocol.modes import ModeSpec
 
 # Carrier offsets of cheap meters and dongles together; the channel filter keeps them inside.
 CFO_MARGIN_HZ = 40e3
@@ -97,19 +98,16 @@ class ChannelBurst:
         return self.power_dbfs - self.noise_dbfs
 
 
-def default_channels(modes: Iterable[ModeSpec] = MODES.values()) -> tuple[Channel, ...]:
+def default_channels(modes: Iterable[ModeSpec] = ALL_MODES) -> tuple[Channel, ...]:
     """One channel per distinct centre frequency of ``modes``, wide enough for all of them."""
-    by_freq: dict[float, list[ModeSpec]] = {}
-    for mode in modes:
-        by_freq.setdefault(mode.center_freq_hz, []).append(mode)
-    channels = []
-    for freq, group in sorted(by_freq.items()):
-        # Deviation plus a full chip rate keeps the FSK sidelobes: a filter that clips them
+    out = []
+    for freq, group in sorted(modes_by_channel(modes).items()):
+        # The filter keeps the FSK sidelobes (``dsp.bandplan``): a filter that clips them
         # makes a lone burst's envelope ripple like a weak second transmitter.
-        half_width = max(m.deviation_hz + m.chip_rate_hz for m in group) + CFO_MARGIN_HZ
+        half_width = max(filter_half_width_hz(m, CFO_MARGIN_HZ) for m in group)
         block_s = BLOCK_CHIPS / min(m.chip_rate_hz for m in group)
-        channels.append(Channel(freq, 2 * half_width, block_s))
-    return tuple(channels)
+        out.append(Channel(freq, 2 * half_width, block_s))
+    return tuple(out)
 
 
 def _to_db(power: float) -> float:
@@ -308,7 +306,7 @@ class OccupancyDetector:
         self.center_freq_hz = center_freq_hz
         self.channels = tuple(channels) if channels is not None else default_channels()
         for c in self.channels:
-            if abs(c.freq_hz - center_freq_hz) + c.bandwidth_hz / 2 > sample_rate_hz / 2:
+            if not inside_stream(c.freq_hz, c.bandwidth_hz / 2, sample_rate_hz, center_freq_hz):
                 raise ValueError(
                     f"channel {c.freq_hz / 1e6:.3f} MHz is outside the stream "
                     f"({center_freq_hz / 1e6:.3f} MHz ± {sample_rate_hz / 2e6:.3f} MHz)"
@@ -334,7 +332,7 @@ class OccupancyDetector:
         """A detector for those channels of ``modes`` that fit inside the stream."""
         inside = [
             c for c in default_channels(modes)
-            if abs(c.freq_hz - center_freq_hz) + c.bandwidth_hz / 2 <= sample_rate_hz / 2
+            if inside_stream(c.freq_hz, c.bandwidth_hz / 2, sample_rate_hz, center_freq_hz)
         ]
         return cls(sample_rate_hz, center_freq_hz, inside)
 

@@ -6,24 +6,26 @@ something is on the air; the sync search runs only there, the per-burst work onl
 search fired. An idle channel then costs little more than its filter.
 A candidate is decoded once the channel buffer holds the longest burst that could follow it,
 so every decision sees the same samples whatever the chunking, and memory stays bounded.
+Every candidate is counted with its fate (``Receiver.counts``); chance matches of noise are
+only counted, never output.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from dsp.burst import BurstDecoder, ChannelGeometry
+from dsp.bandplan import channel_offset_hz, covered_modes, filter_half_width_hz, modes_by_channel
+from dsp.burst import BurstDecoder, ChannelGeometry, Outcome, Rejection
 from dsp.channelizer import Channelizer, ChannelPlan
-from dsp.modulate import channel_offset_hz
 from dsp.noise_floor import NoiseFloor, exceedance_threshold
 from dsp.sync import SyncCandidate, SyncDetector
 from dsp.types import IQChunk
 from protocol.coding import CHIPS_PER_BYTE
-from protocol.modes import C1, S1, T1, ModeSpec
+from protocol.modes import T1, ModeSpec
 from protocol.types import DecodeFailure, FailureReason, Frame
 
 MAX_CFO_HZ = 90e3
@@ -50,18 +52,30 @@ _GATE_FALSE_OPEN = 1e-5
 Result = Frame | DecodeFailure
 
 
-def covered_modes(
-    sample_rate_hz: float, center_freq_hz: float, modes: Sequence[ModeSpec] = (S1, T1, C1)
-) -> tuple[ModeSpec, ...]:
-    """The modes whose channel lies inside a stream of this rate and centre."""
-    out = []
-    for mode in modes:
-        try:
-            channel_offset_hz(mode, sample_rate_hz, center_freq_hz)
-        except ValueError:
-            continue
-        out.append(mode)
-    return tuple(out)
+@dataclass(frozen=True, slots=True)
+class CandidateCounts:
+    """What became of a receiver's sync candidates (``Receiver.counts``).
+
+    Keys are mode names; a candidate rejected before its mode could be told (on the channel that
+    T1 and C1 share) counts under the channel's modes joined by "/", "T1/C1". Each candidate
+    ends up in exactly one place: a decoded frame (``frames``), a failure reported in the
+    output (``failures``), or a chance match that is only counted (``rejections``: noise, a
+    preamble, a second peak inside a frame already decoded). So for every key,
+    ``candidates[key]`` is ``frames[key]`` plus the key's failures and rejections of any reason.
+    """
+
+    candidates: Counter[str] = field(default_factory=Counter)
+    frames: Counter[str] = field(default_factory=Counter)
+    failures: Counter[tuple[str, FailureReason]] = field(default_factory=Counter)
+    rejections: Counter[tuple[str, FailureReason]] = field(default_factory=Counter)
+
+    def copy(self) -> CandidateCounts:
+        return CandidateCounts(
+            Counter(self.candidates),
+            Counter(self.frames),
+            Counter(self.failures),
+            Counter(self.rejections),
+        )
 
 
 class _EnergyGate:
@@ -167,6 +181,7 @@ class _Channel:
     next_q: int = 0
     pending: list[SyncCandidate] = field(default_factory=list)
     busy_until: float = -np.inf
+    busy_key: str = ""  # mode of the frame that ends at busy_until
 
     def reset(self) -> None:
         self.buf = np.zeros(0, dtype=np.complex64)
@@ -174,17 +189,32 @@ class _Channel:
         self.next_q = -(-self.detector.history // self.detector.step) + self.detector.peak_distance
         self.pending = []
         self.busy_until = -np.inf
+        self.busy_key = ""
         if self.gate is not None:
             self.gate.reset()
 
 
 def _channel_rate(mode: ModeSpec) -> float:
     """Lowest channel sample rate that keeps the signal at the largest carrier offset."""
-    return max(5 * mode.chip_rate_hz, 2 * (mode.deviation_hz + MAX_CFO_HZ + mode.chip_rate_hz))
+    return max(5 * mode.chip_rate_hz, 2 * filter_half_width_hz(mode, MAX_CFO_HZ))
+
+
+def _shift(result: Result, samples: int) -> Result:
+    if isinstance(result, DecodeFailure):
+        if result.start_sample is None:
+            return result
+        return replace(result, start_sample=result.start_sample + samples)
+    burst = result.burst
+    if burst is None:
+        return result
+    moved = replace(
+        burst, start_sample=burst.start_sample + samples, end_sample=burst.end_sample + samples
+    )
+    return replace(result, burst=moved)
 
 
 class Receiver:
-    """All requested modes from one IQ stream; ``process``/``flush``/``reset``; ``stats``."""
+    """All requested modes from one IQ stream; ``process``/``flush``/``reset``; ``counts``."""
 
     def __init__(
         self,
@@ -209,10 +239,8 @@ class Receiver:
         for mode in modes:
             channel_offset_hz(mode, sample_rate_hz, center_freq_hz)
         self.covered_modes: tuple[ModeSpec, ...] = tuple(dict.fromkeys(modes))
-        self.stats: Counter[tuple[str, FailureReason]] = Counter()
-        groups: dict[float, list[ModeSpec]] = {}
-        for mode in self.covered_modes:
-            groups.setdefault(mode.center_freq_hz, []).append(mode)
+        self._counts = CandidateCounts()
+        groups = modes_by_channel(self.covered_modes)
         specs = []
         for freq, group in groups.items():
             rate = max(_channel_rate(m) for m in group)
@@ -221,7 +249,7 @@ class Receiver:
             specs.append((freq - center_freq_hz, decimation, 0.42 * out_rate))
         self._channelizer = Channelizer(sample_rate_hz, specs)
         self._channels = [
-            self._make_channel(tuple(group), plan)
+            self._make_channel(group, plan)
             for group, plan in zip(groups.values(), self._channelizer.plans, strict=True)
         ]
         self.reset()
@@ -269,10 +297,31 @@ class Receiver:
         )
 
     def reset(self) -> None:
+        """Back to the state of a new receiver: the counts start again from zero."""
+        self._restart()
+        self._counts = CandidateCounts()
+
+    def _restart(self) -> None:
         self._channelizer.reset()
         for ch in self._channels:
             ch.reset()
-        self.stats.clear()
+        self._next_sample: int | None = None  # where the next chunk must start; None: anywhere
+        self._origin = 0  # stream sample of the channelizer's first input sample
+
+    def counts(self) -> CandidateCounts:
+        """A copy of the counts since the receiver was made or last reset (``flush`` keeps them:
+        they add up over the streams fed in between)."""
+        return self._counts.copy()
+
+    def _count(self, key: str, outcome: Outcome) -> None:
+        counts = self._counts
+        counts.candidates[key] += 1
+        if isinstance(outcome, Frame):
+            counts.frames[key] += 1
+        elif isinstance(outcome, DecodeFailure):
+            counts.failures[(key, outcome.reason)] += 1
+        else:
+            counts.rejections[(key, outcome.reason)] += 1
 
     def process(self, chunk: IQChunk) -> list[Result]:
         if (
@@ -283,14 +332,34 @@ class Receiver:
                 f"chunk at {chunk.sample_rate_hz:g} sps / {chunk.center_freq_hz:g} Hz fed to a "
                 f"receiver for {self.sample_rate_hz:g} sps / {self.center_freq_hz:g} Hz"
             )
-        return self._run(self._channelizer.process(chunk.samples), final=False)
+        results: list[Result] = []
+        if self._next_sample is not None and chunk.start_sample != self._next_sample:
+            if chunk.start_sample < self._next_sample:
+                raise ValueError(
+                    f"chunk at sample {chunk.start_sample} overlaps the stream, which has reached "
+                    f"sample {self._next_sample}"
+                )
+            # A gap: what was on the air before it ends there, as at the end of a stream.
+            results = self.flush()
+        if self._next_sample is None:
+            self._origin = chunk.start_sample
+        self._next_sample = chunk.end_sample
+        return results + self._shifted(
+            self._run(self._channelizer.process(chunk.samples), final=False)
+        )
 
     def flush(self) -> list[Result]:
-        """Decode what is still buffered (bursts cut off by the end of the stream fail)."""
-        results = self._run(self._channelizer.flush(), final=True)
-        for ch in self._channels:
-            ch.reset()
+        """Decode what is still buffered (bursts cut off by the end of the stream fail); the
+        next chunk may start anywhere, as a new stream."""
+        results = self._shifted(self._run(self._channelizer.flush(), final=True))
+        self._restart()
         return results
+
+    def _shifted(self, results: list[Result]) -> list[Result]:
+        """Results numbered from the stream start rather than from the stretch after a gap."""
+        if not self._origin:
+            return results
+        return [_shift(result, self._origin) for result in results]
 
     def _run(self, outputs: list[np.ndarray], final: bool) -> list[Result]:
         keyed: list[tuple[int, int, str, Result]] = []
@@ -300,9 +369,6 @@ class Receiver:
             keyed += self._decode_ready(ch, final)
             self._trim(ch)
         keyed.sort(key=lambda item: (item[0], item[1]))
-        for _, _, mode, result in keyed:
-            if isinstance(result, DecodeFailure):
-                self.stats[(mode, result.reason)] += 1
         return [result for _, _, _, result in keyed]
 
     def _search(self, ch: _Channel, final: bool) -> None:
@@ -349,16 +415,18 @@ class Receiver:
         while ch.pending and (final or ch.pending[0].end + ch.after <= end):
             cand = ch.pending.pop(0)
             if cand.end - len(ch.detector.template) * cand.chip_samples < ch.busy_until:
+                self._count(ch.busy_key, Rejection(FailureReason.INSIDE_FRAME))
                 continue
             lo = max(ch.base, int(cand.end) - ch.before)
             hi = min(end, int(cand.end) + ch.after)
-            outcome = ch.decoder.decode(cand, ch.buf[lo - ch.base : hi - ch.base], lo)
-            if outcome is None:
+            mode, result = ch.decoder.decode(cand, ch.buf[lo - ch.base : hi - ch.base], lo)
+            self._count(mode, result)
+            if isinstance(result, Rejection):
                 continue
-            mode, result = outcome
             if isinstance(result, Frame) and result.burst is not None:
                 geo = ch.geometry
                 ch.busy_until = result.burst.end_sample / geo.decimation + geo.delay_samples
+                ch.busy_key = mode
             ready = ch.geometry.input_sample(cand.end + ch.after)
             start = result.burst.start_sample if isinstance(result, Frame) else result.start_sample
             out.append((ready, start or 0, mode, result))

@@ -1,4 +1,7 @@
-"""Authentication and fragmentation layer (CI 90): FCL, MCL, KI, MCR, MAC, ML (SPEC.md §4)."""
+"""Authentication and fragmentation layer (CI 90): FCL, MCL, KI, MCR, MAC, ML.
+
+docs/protocol.md §4.
+"""
 
 from __future__ import annotations
 

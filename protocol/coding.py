@@ -1,4 +1,4 @@
-"""Line codes of the 868 MHz modes (SPEC.md §1.2–1.3): 3-out-of-6 (T), Manchester (S), NRZ (C).
+"""Line codes (docs/protocol.md §1.2–1.3): 3-out-of-6 (T), Manchester (S), NRZ (C).
 
 Chips are ``uint8`` arrays of 0/1 in time order (chip 1 = upper frequency). Soft chips are
 float arrays where a positive value favours chip 1 and the magnitude is the confidence (a

@@ -17,9 +17,9 @@ from protocol.ell import ELL_LENGTHS, parse_ell
 from protocol.link import LINK_HEADER_LEN, check_frame, locate_frame, parse_link_header
 from protocol.manufacturers import DIEHL_DEFAULT_KEY, DiehlLayout
 from protocol.modes import FrameFormat
-from protocol.records import expand_compact, format_signature_bytes, parse_records
+from protocol.records import RecordsResult, expand_compact, format_signature_bytes, parse_records
 from protocol.security import FILLER, Opened, open_ell, open_tpl
-from protocol.telegram import Address, Telegram
+from protocol.telegram import Address, Telegram, TplHeader
 from protocol.transport import Content, ci_info, parse_tpl_header
 from protocol.types import DecodeFailure, FailureReason, Frame, SecurityStatus
 
@@ -82,6 +82,29 @@ class _Layers:
         return SecurityStatus.NONE
 
 
+@dataclass(frozen=True, slots=True)
+class _Reached:
+    """A telegram decoded up to some layer, and the bytes above that layer (plaintext once a
+    layer below was opened)."""
+
+    telegram: Telegram
+    rest: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Transport:
+    """A telegram decoded up to its TPL header, and the bytes that header covers."""
+
+    telegram: Telegram  # with ``tpl`` set
+    tpl: TplHeader
+    tpl_bytes: bytes  # from the TPL CI to the end: what an AFL MAC covers
+    payload: bytes  # after the TPL header: plaintext once opened
+
+    @property
+    def content(self) -> Content:
+        return ci_info(self.tpl.ci).content  # type: ignore[union-attr]  # parsed, so known
+
+
 class Decoder:
     """Decodes frames into telegrams, decrypting with per-meter keys.
 
@@ -136,85 +159,82 @@ class Decoder:
         layers = _Layers()
         if link.layout not in (None, DiehlLayout.OMS):
             layers.flags.append(f"diehl_address_{link.layout}")
-        telegram = Telegram(frame, frame_format, link)
+        start = _Reached(Telegram(frame, frame_format, link), frame.data[LINK_HEADER_LEN:])
+        telegram = self._above_link(start, layers)
+        return replace(telegram, security=layers.status, flags=tuple(layers.flags))
 
-        def finish(**changes: object) -> Telegram:
-            return replace(telegram, security=layers.status, flags=tuple(layers.flags), **changes)
+    def _above_link(self, start: _Reached, layers: _Layers) -> Telegram:
+        """The layers in turn; a step that returns a ``Telegram`` ends the decoding there."""
+        ell = self._ell(start, layers)
+        if isinstance(ell, Telegram):
+            return ell
+        afl = _afl(_skip_nwl(ell))
+        if isinstance(afl, Telegram):
+            return afl
+        transport = _tpl(afl)
+        if isinstance(transport, Telegram):
+            return transport
+        opened = self._open_tpl(transport, layers)
+        if isinstance(opened, Telegram):
+            return opened
+        return self._application(opened, layers)
 
-        rest = frame.data[LINK_HEADER_LEN:]
-        if rest and rest[0] in ELL_LENGTHS:
-            parsed = parse_ell(rest, 0)
-            if isinstance(parsed, DecodeFailure):
-                return finish(error=parsed, payload=rest)
-            ell, sn, after = parsed
-            telegram = replace(telegram, ell=ell)
-            rest = rest[after:]
-            if sn:
-                opened = open_ell(ell, sn, rest, link.address, self._key(link.address))
-                layers.add(opened)
-                if opened.failure is not None:
-                    return finish(error=opened.failure, payload=opened.payload)
-                rest = opened.payload
-        if rest and rest[0] == NWL_CI:
-            rest = rest[2:]
-        if rest and rest[0] == AFL_CI:
-            parsed_afl = parse_afl(rest, 0)
-            if isinstance(parsed_afl, DecodeFailure):
-                return finish(error=parsed_afl, payload=rest)
-            afl, after = parsed_afl
-            telegram = replace(telegram, afl=afl)
-            rest = rest[after:]
-            if afl.more_fragments or afl.fragment_id:
-                return finish(payload=rest, error=DecodeFailure(
-                    "afl", FailureReason.UNKNOWN_FORMAT,
-                    f"fragment {afl.fragment_id} of a fragmented message (no reassembly)"))
-        if not rest:
-            return finish()
-        parsed_tpl = parse_tpl_header(rest, 0)
-        if isinstance(parsed_tpl, DecodeFailure):
-            return finish(error=parsed_tpl, payload=rest)
-        tpl, after = parsed_tpl
-        telegram = replace(telegram, tpl=tpl)
-        payload = rest[after:]
-        content = ci_info(tpl.ci).content  # type: ignore[union-attr]  # parsed, so known
-        meter = tpl.address or link.address
-        key = self._key(tpl.address, link.address)
-        opened = open_tpl(tpl, telegram.afl, rest, payload, meter, key)
-        if (
-            opened.status is SecurityStatus.NO_KEY
-            and link.layout is DiehlLayout.OMS
-            and tpl.security_mode == 5
-        ):
-            # Diehl meters without an installer key use the published default key.
-            with_default = open_tpl(tpl, telegram.afl, rest, payload, meter, DIEHL_DEFAULT_KEY)
-            if with_default.status is SecurityStatus.DECRYPTED:
-                flags = (*with_default.flags, "manufacturer_default_key")
-                opened = replace(with_default, flags=flags)
-        if (
-            opened.status is SecurityStatus.UNSUPPORTED
-            and tpl.security_mode in MANUFACTURER_SECURITY_MODES
-            and content is Content.RECORDS
-        ):
-            opened = _manufacturer_mode_as_plaintext(payload) or opened
+    def _ell(self, at: _Reached, layers: _Layers) -> _Reached | Telegram:
+        """The extended link layer, when there is one; an SN means its payload CRC (and
+        possibly encryption) protects everything after it."""
+        if not at.rest or at.rest[0] not in ELL_LENGTHS:
+            return at
+        parsed = parse_ell(at.rest, 0)
+        if isinstance(parsed, DecodeFailure):
+            return replace(at.telegram, error=parsed, payload=at.rest)
+        ell, sn, after = parsed
+        telegram = replace(at.telegram, ell=ell)
+        rest = at.rest[after:]
+        if not sn:
+            return _Reached(telegram, rest)
+        link = telegram.link.address
+        opened = open_ell(ell, sn, rest, link, self._key(link))
         layers.add(opened)
         if opened.failure is not None:
-            return finish(error=opened.failure, payload=opened.payload)
-        payload = opened.payload
+            return replace(telegram, error=opened.failure, payload=opened.payload)
+        return _Reached(telegram, opened.payload)
+
+    def _open_tpl(self, at: _Transport, layers: _Layers) -> _Transport | Telegram:
+        """The TPL payload decrypted with the key of the TPL long-header meter, else the link's."""
+        link = at.telegram.link.address
+        key = self._key(at.tpl.address, link)
+        opened = _open_transport(at, at.tpl.address or link, key)
+        layers.add(opened)
+        if opened.failure is not None:
+            return replace(at.telegram, error=opened.failure, payload=opened.payload)
         if key is not None and layers.status is SecurityStatus.NONE and not opened.flags:
             layers.flags.append("key_given_but_not_encrypted")
+        return replace(at, payload=opened.payload)
+
+    def _application(self, at: _Transport, layers: _Layers) -> Telegram:
+        """The records of the (opened) TPL payload, as far as its CI says what it holds."""
+        content = at.content
         if content is Content.RECORDS:
-            return finish(payload=payload, **self._records(payload, learn=True))
-        if content is Content.COMPACT:
+            found = self._records(at.payload, learn=True)
+        elif content is Content.COMPACT:
             layers.flags.append("compact_frame")
             # Modes 5/7 checked that the plaintext starts with 2F 2F; the compact header follows.
-            body = payload[len(FILLER) :] if tpl.security_mode else payload
-            return finish(payload=payload, **self._compact(body))
-        if content is Content.FORMAT:
-            return finish(payload=payload, error=DecodeFailure(
+            found = self._compact(at.payload[len(FILLER) :] if at.tpl.security_mode else at.payload)
+        elif content is Content.FORMAT:
+            found = RecordsResult((), DecodeFailure(
                 "records", FailureReason.UNKNOWN_FORMAT, "format frame (layout not supported)"))
-        return finish(payload=payload)
+        else:
+            found = RecordsResult(())
+        return replace(
+            at.telegram,
+            payload=at.payload,
+            records=found.records,
+            manufacturer_data=found.manufacturer_data,
+            more_records_follow=found.more_records_follow,
+            error=found.failure,
+        )
 
-    def _records(self, area: bytes, *, learn: bool) -> dict[str, object]:
+    def _records(self, area: bytes, *, learn: bool) -> RecordsResult:
         result = parse_records(area)
         if learn and result.failure is None and result.records:
             signature = format_signature_bytes(area)
@@ -223,34 +243,86 @@ class Decoder:
             self._formats.move_to_end(fs)
             while len(self._formats) > FORMAT_CACHE_SIZE:
                 self._formats.popitem(last=False)
-        return {
-            "records": result.records,
-            "manufacturer_data": result.manufacturer_data,
-            "more_records_follow": result.more_records_follow,
-            "error": result.failure,
-        }
+        return result
 
-    def _compact(self, body: bytes) -> dict[str, object]:
+    def _compact(self, body: bytes) -> RecordsResult:
         if len(body) < COMPACT_HEADER_LEN:
-            return {"error": DecodeFailure("records", FailureReason.TRUNCATED,
-                                           "compact frame shorter than its 4-byte header")}
+            return RecordsResult((), DecodeFailure(
+                "records", FailureReason.TRUNCATED, "compact frame shorter than its 4-byte header"))
         fs = int.from_bytes(body[0:2], "little")
         full_crc = int.from_bytes(body[2:4], "little")
         signature = self._formats.get(fs)
         if signature is None:
-            return {"error": DecodeFailure(
+            return RecordsResult((), DecodeFailure(
                 "records", FailureReason.UNKNOWN_FORMAT,
                 f"compact frame with format signature 0x{fs:04X}: no full frame of that format seen"
-            )}
+            ))
         data = body[COMPACT_HEADER_LEN:]
         # Decrypted compact frames end in 2F fill bytes up to the block boundary.
         area = _expand(signature, data) or _expand(signature, data.rstrip(FILLER[:1]))
         if area is None or crc16(area) != full_crc:
-            return {"error": DecodeFailure(
+            return RecordsResult((), DecodeFailure(
                 "records", FailureReason.CRC,
-                f"compact frame does not rebuild with format 0x{fs:04X} (full-frame CRC)")}
+                f"compact frame does not rebuild with format 0x{fs:04X} (full-frame CRC)"))
         self._formats.move_to_end(fs)
         return self._records(area, learn=False)
+
+
+def _skip_nwl(at: _Reached) -> _Reached:
+    if at.rest and at.rest[0] == NWL_CI:
+        return _Reached(at.telegram, at.rest[2:])
+    return at
+
+
+def _afl(at: _Reached) -> _Reached | Telegram:
+    """The authentication and fragmentation layer, when there is one."""
+    if not at.rest or at.rest[0] != AFL_CI:
+        return at
+    parsed = parse_afl(at.rest, 0)
+    if isinstance(parsed, DecodeFailure):
+        return replace(at.telegram, error=parsed, payload=at.rest)
+    afl, after = parsed
+    telegram, rest = replace(at.telegram, afl=afl), at.rest[after:]
+    if afl.more_fragments or afl.fragment_id:
+        return replace(telegram, payload=rest, error=DecodeFailure(
+            "afl", FailureReason.UNKNOWN_FORMAT,
+            f"fragment {afl.fragment_id} of a fragmented message (no reassembly)"))
+    return _Reached(telegram, rest)
+
+
+def _tpl(at: _Reached) -> _Transport | Telegram:
+    """The TPL header; a frame that ends before one (e.g. an ACK) is complete as it is."""
+    if not at.rest:
+        return at.telegram
+    parsed = parse_tpl_header(at.rest, 0)
+    if isinstance(parsed, DecodeFailure):
+        return replace(at.telegram, error=parsed, payload=at.rest)
+    tpl, after = parsed
+    return _Transport(replace(at.telegram, tpl=tpl), tpl, at.rest, at.rest[after:])
+
+
+def _open_transport(at: _Transport, meter: Address, key: bytes | None) -> Opened:
+    """``open_tpl``, and the ways in that some meters need when it finds none."""
+    opened = open_tpl(at.tpl, at.telegram.afl, at.tpl_bytes, at.payload, meter, key)
+    if (
+        opened.status is SecurityStatus.NO_KEY
+        and at.telegram.link.layout is DiehlLayout.OMS
+        and at.tpl.security_mode == 5
+    ):
+        # Diehl meters without an installer key use the published default key.
+        with_default = open_tpl(
+            at.tpl, at.telegram.afl, at.tpl_bytes, at.payload, meter, DIEHL_DEFAULT_KEY
+        )
+        if with_default.status is SecurityStatus.DECRYPTED:
+            flags = (*with_default.flags, "manufacturer_default_key")
+            opened = replace(with_default, flags=flags)
+    if (
+        opened.status is SecurityStatus.UNSUPPORTED
+        and at.tpl.security_mode in MANUFACTURER_SECURITY_MODES
+        and at.content is Content.RECORDS
+    ):
+        opened = _manufacturer_mode_as_plaintext(at.payload) or opened
+    return opened
 
 
 def _expand(signature: bytes, data: bytes) -> bytes | None:

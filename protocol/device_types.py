@@ -1,4 +1,4 @@
-"""Device type (medium) names of the A-field (SPEC.md §2.5)."""
+"""Device type (medium) names of the A-field (docs/protocol.md §2.5)."""
 
 from __future__ import annotations
 

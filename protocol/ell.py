@@ -1,6 +1,6 @@
 """Extended link layer (CI 8C-8F): header fields and the region protected by the payload CRC.
 
-SPEC.md §3. Decryption of that region is ``protocol.security.open_ell``.
+docs/protocol.md §3. Decryption of that region is ``protocol.security.open_ell``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Link-layer block structure of frame formats A and B: CRC placement, removal and insertion.
 
 Sans-IO: these functions only look at bytes. ``data`` always means the link layer from the
-L field on with every CRC removed and L equal to ``len(data) - 1`` (SPEC.md §2.1).
+L field on with every CRC removed and L equal to ``len(data) - 1`` (docs/protocol.md §2.1).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Data link layer: find the frame in received bytes (with or without CRCs), parse L C M A.
 
-SPEC.md §2. Bytes in, values out: an unusable frame is a ``DecodeFailure``, never an exception.
+docs/protocol.md §2. Bytes in, values out: an unusable frame is a ``DecodeFailure``, never an
+exception.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def locate_frame(raw: bytes) -> tuple[Frame, FrameFormat | None] | DecodeFailure
     """Find the link frame in ``raw``, which may carry block CRCs (format A or B) or none.
 
     Returns the CRC-less frame and the format whose CRCs were found (None when the input had no
-    CRCs). Bytes beyond the length the L field announces are ignored (SPEC.md §9, R9).
+    CRCs). Bytes beyond the length the L field announces are ignored (docs/protocol.md §9, R9).
     """
     if len(raw) < LINK_HEADER_LEN:
         return _fail(FailureReason.TRUNCATED, f"{len(raw)} bytes, a link header needs 10")

@@ -1,4 +1,4 @@
-"""Manufacturer (M-field) codes: three letters packed into 15 bits (SPEC.md §2.4)."""
+"""Manufacturer (M-field) codes: three letters packed into 15 bits (docs/protocol.md §2.4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Physical-layer constants of the 868 MHz wM-Bus modes this project receives (SPEC.md §1)."""
+"""Physical-layer constants of the 868 MHz wM-Bus modes we receive (docs/protocol.md §1)."""
 
 from __future__ import annotations
 

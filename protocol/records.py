@@ -4,7 +4,7 @@ Decoding: ``parse_records(payload)`` walks the record area after the TPL header 
 decryption) and returns every record it could read, plus a ``DecodeFailure`` (stage "records")
 for the first problem; it never raises. ``record_to_dict`` makes a record JSON-ready.
 Encoding is the mirror: ``make_dif`` + ``encode_record`` / ``encode_records`` build record bytes
-that ``parse_records`` reads back to the same values. Compact frames (SPEC §8):
+that ``parse_records`` reads back to the same values. Compact frames (docs/protocol.md §8):
 ``format_signature_bytes`` and ``expand_compact``.
 
 Values (``Record.value``):
@@ -297,7 +297,7 @@ def parse_records(payload: bytes) -> RecordsResult:
 def format_signature_bytes(payload: bytes) -> bytes:
     """DIF/DIFE/VIF/VIFE bytes of every record in order: the input of the compact-frame FS.
 
-    Fillers and DIF 0F/1F manufacturer data are left out, as wmbusmeters does (SPEC §8).
+    Fillers and DIF 0F/1F manufacturer data are left out, as wmbusmeters does (docs/protocol.md §8).
     """
     return b"".join(r.dif + r.vif for r in parse_records(payload).records if r.vif)
 

@@ -7,10 +7,11 @@ Date/time values are ISO 8601 strings: G ``YYYY-MM-DD``, F ``YYYY-MM-DDTHH:MM``,
 ``YYYY-MM-DDTHH:MM:SS``, J ``HH:MM:SS``. A periodic ("every") field is written with ``X``
 digits as ISO 8601-2 does for unspecified digits (year 127 -> ``XXXX``, month 15, day 0, hour 31,
 minute/second 63 -> ``XX``). The year is 2000 + the 7-bit year field; the hundred-year bits and
-the summer-time flag are ignored (SPEC §7.9). So is the IV (invalid) flag of types F and I: real
-meters set it on valid times (Waterstarm, SPEC R10 ``B32E3438`` = 2025-08-20 14:51, which
-wmbusmeters and the meter's own software show). All-FF bytes (type G ``FFFF``: unset) and fields
-out of range (month 13, hour 24, ...) decode to None; the raw bytes stay in ``Record.data``.
+the summer-time flag are ignored (docs/protocol.md §7.9). So is the IV (invalid) flag of types
+F and I: real meters set it on valid times (Waterstarm, docs/protocol.md §9, R10: ``B32E3438`` =
+2025-08-20 14:51, which wmbusmeters and the meter's own software show). All-FF bytes (type G
+``FFFF``: unset) and fields out of range (month 13, hour 24, ...) decode to None; the raw bytes
+stay in ``Record.data``.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def encode_real32(value: Number, exponent: int) -> bytes:
 # ---- LVAR (data field D) --------------------------------------------------------------------
 
 def lvar_size(lvar: int) -> int | None:
-    """Bytes that follow an LVAR byte, or None for the reserved F7-FF (SPEC §7.4)."""
+    """Bytes that follow an LVAR byte, or None for the reserved F7-FF (docs/protocol.md §7.4)."""
     if lvar < 0xC0:
         return lvar
     if lvar < 0xF0:
@@ -159,7 +160,7 @@ def encode_lvar_bcd(raw: int) -> bytes:
     return bytes([(0xC0 if raw >= 0 else 0xD0) + size]) + encode_bcd(abs(raw), size)
 
 
-# ---- dates and times (SPEC §7.9) ------------------------------------------------------------
+# ---- dates and times (docs/protocol.md §7.9) -----------------------------------------------
 
 # (name, every value, lowest, highest, ISO width)
 _YEAR = ("year", 127, 0, 126, 4)

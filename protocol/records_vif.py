@@ -1,4 +1,4 @@
-"""EN 13757-3 value information tables as data (SPEC.md §7.5-§7.8).
+"""EN 13757-3 value information tables as data (docs/protocol.md §7.5-§7.8).
 
 Every entry says what a VIF (or the first VIFE after FB/FD) measures: a snake_case quantity,
 the unit the scaled value is expressed in, the power of ten applied to the raw number, and how
@@ -73,7 +73,7 @@ UNSIGNED = ValueKind.UNSIGNED
 BITS = ValueKind.BITS
 DATE = ValueKind.DATE
 
-# Primary VIF table, keyed by VIF & 0x7F (SPEC §7.5).
+# Primary VIF table, keyed by VIF & 0x7F (docs/protocol.md §7.5).
 PRIMARY: dict[int, VifInfo] = {
     **_decades(0x00, 8, "energy", "Wh", -3),
     **_decades(0x08, 8, "energy", "J", 0),
@@ -105,7 +105,7 @@ PRIMARY: dict[int, VifInfo] = {
     **_single(0x7F, "manufacturer_specific", kind=ValueKind.RAW),
 }
 
-# First extension table: the VIFE after FB, keyed by VIFE & 0x7F (SPEC §7.6).
+# First extension table: the VIFE after FB, keyed by VIFE & 0x7F (docs/protocol.md §7.6).
 EXTENSION_FB: dict[int, VifInfo] = {
     **_decades(0x00, 2, "energy", "Wh", 5),  # 10^(n-1) MWh
     **_decades(0x08, 2, "energy", "J", 8),  # 10^(n-1) GJ
@@ -130,7 +130,7 @@ EXTENSION_FB: dict[int, VifInfo] = {
     **_decades(0x78, 8, "cumulative_count_max_power", "W", -3),
 }
 
-# Second extension table: the VIFE after FD, keyed by VIFE & 0x7F (SPEC §7.7).
+# Second extension table: the VIFE after FD, keyed by VIFE & 0x7F (docs/protocol.md §7.7).
 EXTENSION_FD: dict[int, VifInfo] = {
     **_decades(0x00, 4, "credit", "currency", -3),
     **_decades(0x04, 4, "debit", "currency", -3),
@@ -257,7 +257,8 @@ def _combinable_table() -> dict[int, Combinable]:
     return table
 
 
-# Combinable (orthogonal) VIFEs, keyed by VIFE & 0x7F (SPEC §7.8); 7C is the escape below.
+# Combinable (orthogonal) VIFEs, keyed by VIFE & 0x7F (docs/protocol.md §7.8); 7C is the escape
+# below.
 COMBINABLE: dict[int, Combinable] = _combinable_table()
 COMBINABLE_ESCAPE = 0x7C
 MANUFACTURER_VIFE = 0x7F

@@ -1,7 +1,7 @@
 """Decryption and authentication: ELL AES-CTR, TPL modes 5 (AES-CBC) and 7 (KDF, CMAC, AES-CBC).
 
-SPEC.md §3, §6. All cryptography comes from ``cryptography``. Every function that sees a key
-returns values that do not contain it; a wrong key yields a status, never plaintext guesses.
+docs/protocol.md §3, §6. All cryptography comes from ``cryptography``. Every function that sees
+a key returns values that do not contain it; a wrong key yields a status, never plaintext guesses.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ DES_BLOCK = 8
 FILLER = b"\x2f\x2f"  # every correctly decrypted TPL payload starts with two fill bytes
 CMAC_AUTH_TYPES = range(3, 8)  # AFL MCL authentication types using AES-CMAC (8 is GMAC)
 KDF_PADDING = b"\x07" * 7
-# Key derivation constants (DC) of SPEC.md §6.3.
+# Key derivation constants (DC) of docs/protocol.md §6.3.
 DC_ENC_FROM_METER, DC_MAC_FROM_METER = 0x00, 0x01
 PLAINTEXT_MARKED_ENCRYPTED = "plaintext_marked_encrypted"
 KEYED_MODES = (2, 5, 7)  # DES-CBC (deprecated), AES-CBC with IV, AES-CBC with KDF and MAC
@@ -78,7 +78,10 @@ def aes_cmac(key: bytes, data: bytes) -> bytes:
 
 
 def ell_counter(address: Address, cc: int, sn: bytes) -> bytes:
-    """Initial CTR block of ELL encryption: M A CC(H, R cleared) SN FN=0 BC=0 (SPEC.md §3)."""
+    """Initial CTR block of ELL encryption: M A CC(H, R cleared) SN FN=0 BC=0.
+
+    docs/protocol.md §3.
+    """
     return address.link_order_bytes() + bytes([cc & ~0x12 & 0xFF]) + sn + b"\x00\x00\x00"
 
 
@@ -88,7 +91,7 @@ def mode5_iv(address: Address, acc: int) -> bytes:
 
 
 def mode7_key(key: bytes, dc: int, mcr: int, id_bytes: bytes) -> bytes:
-    """Ephemeral key of mode 7: AES-CMAC(K, DC MCR ID 07x7) (SPEC.md §6.3)."""
+    """Ephemeral key of mode 7: AES-CMAC(K, DC MCR ID 07x7) (docs/protocol.md §6.3)."""
     return aes_cmac(key, bytes([dc]) + mcr.to_bytes(4, "little") + id_bytes + KDF_PADDING)
 
 

@@ -48,7 +48,7 @@ class Address:
         )
 
 
-# C-field function names, keyed by (PRM bit, function code); SPEC.md §2.3.
+# C-field function names, keyed by (PRM bit, function code); docs/protocol.md §2.3.
 _C_NAMES: dict[tuple[int, int], str] = {
     (1, 0x0): "SND_NKE",
     (1, 0x4): "SND_NR",
@@ -181,7 +181,7 @@ class TplHeader:
 
     @property
     def status_flags(self) -> tuple[str, ...]:
-        """ST bits by name (SPEC.md §5.3); empty when no error is signalled."""
+        """ST bits by name (docs/protocol.md §5.3); empty when no error is signalled."""
         if self.status is None:
             return ()
         flags = [("", "application_busy", "application_error", "alarm")[self.status & 3]]

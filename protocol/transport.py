@@ -1,6 +1,7 @@
 """Transport layer (TPL): CI table, short and long headers, status byte and configuration word.
 
-SPEC.md §5. The security mode in CW selects what ``protocol.security`` does with the payload.
+docs/protocol.md §5. The security mode in CW selects what ``protocol.security`` does with the
+payload.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from protocol.types import DecodeFailure, FailureReason
 
 SHORT_HEADER_LEN = 4  # ACC ST CW(2)
 LONG_HEADER_LEN = 12  # ID(4) M(2) version type ACC ST CW(2)
-MODE_7 = 7  # the only mode whose CW is followed by CWE (SPEC.md §5.4)
+MODE_7 = 7  # the only mode whose CW is followed by CWE (docs/protocol.md §5.4)
 
 
 class Content(StrEnum):

@@ -16,7 +16,11 @@ class FailureReason(StrEnum):
     """Why a burst, frame or telegram could not be (fully) decoded."""
 
     BAD_HEX = "bad_hex"
-    NO_SYNC = "no_sync"
+    NO_SYNC = "no_sync"  # no sync word where the sync search fired
+    INSIDE_PREAMBLE = "inside_preamble"  # the search fired in a preamble; the sync comes later
+    INSIDE_FRAME = "inside_frame"  # the search fired inside a frame already decoded
+    SYNC_ERRORS = "sync_errors"  # too many sync-word chips wrong once the timing is known
+    MARKER_ERRORS = "marker_errors"  # C1's format marker is not there
     BAD_CODING = "bad_coding"  # invalid 3-of-6 word or Manchester violation left unresolved
     LENGTH = "length"  # L field impossible or disagrees with the bytes present
     TRUNCATED = "truncated"

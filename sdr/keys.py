@@ -1,4 +1,4 @@
-"""Meter keys from the command line: ``--key ID=KEY`` (repeatable) and ``--keys FILE``.
+"""Meter keys: a key file and ``ID=KEY`` items (the ``--keys FILE`` and ``--key`` options).
 
 The key file is plain text, one meter per line: the 8-character meter id, white space, and the
 key as hex (32 digits for AES-128, 16 for the deprecated DES of security mode 2). Blank lines
@@ -13,27 +13,14 @@ Error messages name the line or argument, never the key itself.
 
 from __future__ import annotations
 
-import argparse
 import string
+from collections.abc import Sequence
 from pathlib import Path
 
 from sdr.errors import UserError
 
 KEY_SIZES = (16, 8)  # AES-128, DES
 ID_LENGTH = 8
-
-
-def add_key_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--key",
-        action="append",
-        default=[],
-        metavar="ID=KEY",
-        help="AES key of one meter, e.g. 76348799=28F64A24...; repeat for more meters",
-    )
-    parser.add_argument(
-        "--keys", metavar="FILE", help="text file of 'ID KEY' lines ('#' starts a comment)"
-    )
 
 
 def _parse(meter_id: str, key_hex: str, where: str) -> tuple[str, bytes]:
@@ -73,10 +60,10 @@ def _read_file(path: str) -> dict[str, bytes]:
     return keys
 
 
-def keys_from_args(args: argparse.Namespace) -> dict[str, bytes]:
-    """Keys of ``--keys FILE`` and then ``--key`` (which win for the same meter)."""
-    keys = _read_file(args.keys) if getattr(args, "keys", None) else {}
-    for number, item in enumerate(getattr(args, "key", None) or [], start=1):
+def load_keys(key_file: str | None, key_items: Sequence[str] = ()) -> dict[str, bytes]:
+    """Keys of ``key_file`` and then of the ``ID=KEY`` items (which win for the same meter)."""
+    keys = _read_file(key_file) if key_file else {}
+    for number, item in enumerate(key_items, start=1):
         where = f"--key #{number}"
         if "=" not in item:
             raise UserError(f"{where}: expected ID=KEY")

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
-from dsp.receiver import covered_modes
+from dsp.bandplan import covered_modes
 from dsp.types import IQChunk
 from protocol.modes import ModeSpec
 from protocol.telegram import Telegram
-from protocol.types import DecodeFailure, Frame
+from protocol.types import DecodeFailure, FailureReason, Frame
 from sdr.errors import UserError
+
+if TYPE_CHECKING:
+    from dsp.receiver import CandidateCounts
 
 Result = Telegram | DecodeFailure
 
@@ -44,13 +48,13 @@ def modes_in_band(
 class ReceiverLike(Protocol):
     """What the pipeline needs of ``dsp.receiver.Receiver``."""
 
-    stats: Counter
-
     def process(self, chunk: IQChunk) -> Sequence[Frame | DecodeFailure]: ...
 
     def flush(self) -> Sequence[Frame | DecodeFailure]: ...
 
     def reset(self) -> None: ...
+
+    def counts(self) -> CandidateCounts: ...
 
 
 class DecoderLike(Protocol):
@@ -59,19 +63,55 @@ class DecoderLike(Protocol):
     def decode_frame(self, frame: Frame) -> Result: ...
 
 
-class DecodePipeline:
-    """Streaming receiver + decoder with per-mode statistics.
+@dataclass(frozen=True, slots=True)
+class DecodeStats:
+    """What became of every sync candidate, per mode (liquid-dsp's frame-sync statistics).
 
-    ``failures`` counts (mode, reason) of frames that the decoder rejected or only partly
-    decoded (``Telegram.error``); failures before a frame (sync, coding, CRC) are counted by the
-    receiver and merged in by ``failure_counts``.
+    The receiver's (``CandidateCounts``; a key is a mode, or "T1/C1" when a candidate was
+    rejected before its mode could be told): every candidate is a ``frame``, a ``failure``
+    reported in the output (a credible burst that did not decode: coding, CRC, length), or a
+    ``rejection`` that is only counted (a chance match in noise, a preamble), so for each key
+    candidates = frames + failures + rejections. The decoder's: each frame became a telegram
+    (``telegrams``) or not, and ``protocol_failures`` counts frames it rejected or only partly
+    decoded (``Telegram.error``), per (mode, reason). Stats of several streams add with ``+``.
     """
+
+    candidates: Counter[str] = field(default_factory=Counter)
+    frames: Counter[str] = field(default_factory=Counter)
+    rejections: Counter[tuple[str, str]] = field(default_factory=Counter)
+    telegrams: Counter[str] = field(default_factory=Counter)
+    failures: Counter[tuple[str, str]] = field(default_factory=Counter)
+    protocol_failures: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def __add__(self, other: DecodeStats) -> DecodeStats:
+        return DecodeStats(
+            self.candidates + other.candidates,
+            self.frames + other.frames,
+            self.rejections + other.rejections,
+            self.telegrams + other.telegrams,
+            self.failures + other.failures,
+            self.protocol_failures + other.protocol_failures,
+        )
+
+    @property
+    def keys(self) -> list[str]:
+        """Every mode (or channel label) that has a count, sorted."""
+        pairs = [*self.rejections, *self.failures, *self.protocol_failures]
+        return sorted({*self.candidates, *self.telegrams, *(key for key, _ in pairs)})
+
+
+def _by_reason(counts: Counter[tuple[str, FailureReason]]) -> Counter[tuple[str, str]]:
+    return Counter({(key, str(reason)): n for (key, reason), n in counts.items()})
+
+
+class DecodePipeline:
+    """Streaming receiver + decoder with per-mode statistics (``stats``)."""
 
     def __init__(self, receiver: ReceiverLike, decoder: DecoderLike) -> None:
         self.receiver = receiver
         self.decoder = decoder
-        self.telegrams: Counter[str] = Counter()
-        self.failures: Counter[tuple[str, str]] = Counter()
+        self._telegrams: Counter[str] = Counter()
+        self._failures: Counter[tuple[str, str]] = Counter()
 
     def _decode(self, items: Iterable[Frame | DecodeFailure]) -> list[Result]:
         out: list[Result] = []
@@ -82,11 +122,11 @@ class DecodePipeline:
             mode = item.mode or "?"
             result = self.decoder.decode_frame(item)
             if isinstance(result, DecodeFailure):
-                self.failures[(mode, str(result.reason))] += 1
+                self._failures[(mode, str(result.reason))] += 1
             else:
-                self.telegrams[mode] += 1
+                self._telegrams[mode] += 1
                 if result.error is not None:
-                    self.failures[(mode, str(result.error.reason))] += 1
+                    self._failures[(mode, str(result.error.reason))] += 1
             out.append(result)
         return out
 
@@ -97,7 +137,10 @@ class DecodePipeline:
         return self._decode(self.receiver.flush())
 
     def reset(self) -> None:
+        """Back to a new pipeline: the receiver's state and every count start again."""
         self.receiver.reset()
+        self._telegrams = Counter()
+        self._failures = Counter()
 
     def run(
         self,
@@ -115,13 +158,17 @@ class DecodePipeline:
                 on_chunk(chunk.end_sample)
         yield from self.flush()
 
-    def failure_counts(self) -> Counter[tuple[str, str]]:
-        """Failures per (mode, reason) from the receiver and the decoder together."""
-        merged: Counter[tuple[str, str]] = Counter()
-        for (mode, reason), count in self.receiver.stats.items():
-            merged[(str(mode), str(reason))] += count
-        merged.update(self.failures)
-        return merged
+    def stats(self) -> DecodeStats:
+        """Counts since the pipeline was made or last reset."""
+        counts = self.receiver.counts()
+        return DecodeStats(
+            candidates=Counter(counts.candidates),
+            frames=Counter(counts.frames),
+            rejections=_by_reason(counts.rejections),
+            telegrams=Counter(self._telegrams),
+            failures=_by_reason(counts.failures),
+            protocol_failures=Counter(self._failures),
+        )
 
 
 def decode_stream(

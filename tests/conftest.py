@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 RECORDINGS = REPO / "recordings"
+# Real telegrams with what wmbusmeters reads from them (tests/data/README.md).
+CORPUS = REPO / "tests" / "data" / "corpus.jsonl"
 
 
 def require_program(name: str) -> str:
@@ -23,17 +24,6 @@ def require_program(name: str) -> str:
     path = shutil.which(name)
     if path is None:
         message = f"{name} is not installed (`.ci/run` installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
-
-
-def require_shared(relative: str) -> Path:
-    """A file of ../shared; skip (or fail under CI) when the reference material is absent."""
-    path = SHARED / relative
-    if not path.exists():
-        message = f"{path} is not available"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)

@@ -10,7 +10,8 @@ import pytest
 from dsp.receiver import Receiver
 from protocol.decoder import Decoder
 from protocol.telegram import Telegram
-from sdr.iqfile import SAMPLE_FORMATS, probe_iq_file, read_iq_chunks
+from sdr.io.codecs import SAMPLE_FORMATS
+from sdr.io.files import probe_iq_file, read_iq_chunks
 from sdr.pipeline import DecodePipeline
 from tests.conftest import RECORDINGS
 

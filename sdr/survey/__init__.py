@@ -5,5 +5,5 @@
 - ``inputs``: reading recordings (decoded and measured in one pass) and JSON-lines logs
 - ``analysis``: the survey across locations and its stable JSON form
 - ``report`` / ``export``: self-contained HTML, text and CSV
-- ``truth``: scoring a survey against the building simulator's truth (``sdr.scenario``)
+- ``truth``: scoring a survey against the building simulator's truth (``sdr.sim``)
 """

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from dsp.modulate import burst_chips
+from dsp.bandplan import airtime_s as burst_airtime_s
 from dsp.occupancy import ChannelBurst
 from protocol.framing import add_crcs
 from protocol.modes import MODES, FrameFormat
@@ -97,5 +97,4 @@ def airtime_s(meter: MeterStats) -> float:
         return DEFAULT_AIRTIME_S
     fmt = FrameFormat(meter.frame_format) if meter.frame_format else mode.frame_formats[0]
     size = min(meter.frame_bytes, 256)
-    raw = add_crcs(bytes([size - 1]) + bytes(size - 1), fmt)
-    return len(burst_chips(raw, mode, fmt)) / mode.chip_rate_hz
+    return burst_airtime_s(mode, fmt, len(add_crcs(bytes([size - 1]) + bytes(size - 1), fmt)))

@@ -15,7 +15,7 @@ from protocol.modes import ModeSpec
 from protocol.report import telegram_to_dict
 from protocol.telegram import Telegram
 from sdr.errors import UserError
-from sdr.iqfile import IQFileInfo, read_iq_chunks
+from sdr.io.files import IQFileInfo, read_iq_chunks
 from sdr.pipeline import DecodePipeline
 from sdr.progress import Progress
 from sdr.survey.collisions import ChannelStats, channel_stats

@@ -124,12 +124,3 @@ def score_meters(location: Mapping[str, Any], truth: Mapping[str, Any]) -> list[
                    sent.get(m["meter_id"], 0))
         for m in location["meters"]
     ]
-
-
-def truth_location_of(location: Mapping[str, Any], truth: Mapping[str, Any]) -> str:
-    """The truth location whose recording a surveyed location was made from."""
-    path = str(location.get("path", ""))
-    for loc in truth["locations"]:
-        if path.endswith(loc["file"]) or location["label"] == loc["name"]:
-            return loc["name"]
-    raise ValueError(f"no truth location for {location['label']!r}")

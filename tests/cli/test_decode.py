@@ -6,12 +6,14 @@ import json
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from sdr.iqfile import write_iq
+from protocol.modes import MODES
+from sdr.io.writers import write_iq
 from tests.conftest import REPO
 
 RADIO_FIELDS = (
@@ -71,7 +73,12 @@ def test_json_lines_with_mode_radio_fields_file_and_stats(sim) -> None:
     stats = json.loads(run.stderr.strip().splitlines()[-1])["stats"]
     assert stats["telegrams"] == {m: sum(t["mode"] == m for t in truth) for m in ("C1", "S1", "T1")}
     assert stats["signal_s"] == pytest.approx(path.stat().st_size / 2 / 2.4e6, abs=1e-3)
-    assert isinstance(stats["failures"], dict)
+    for mode, candidates in stats["candidates"].items():  # each candidate counted once
+        accounted = stats["frames"].get(mode, 0) + sum(
+            sum(stats[kind].get(mode, {}).values()) for kind in ("failures", "rejections")
+        )
+        assert candidates == accounted
+    assert stats["frames"] == stats["telegrams"]  # noise-free: every frame decodes
 
 
 def test_bad_files_are_reported_and_good_ones_decoded(sim, tmp_path: Path) -> None:
@@ -116,8 +123,12 @@ def test_flags_give_rate_and_centre_text_output_and_table(sim, tmp_path: Path) -
         assert f"mode {t['mode']}" in run.stdout
     assert run.stdout.count("file=") == len(truth)
     table = run.stdout[run.stdout.index("s of signal") :].splitlines()
-    assert table[1].split()[:2] == ["mode", "telegrams"]
-    assert sorted(line.split()[0] for line in table[2:]) == sorted({t["mode"] for t in truth})
+    header = table[1].split()
+    assert header[:4] == ["mode", "telegrams", "candidates", "frames"]
+    counts = table[2 : next((i for i, line in enumerate(table) if line.endswith(":")), None)]
+    rows = {line.split()[0]: line.split() for line in counts if line.split()[0] in MODES}
+    sent = Counter(t["mode"] for t in truth)
+    assert {mode: int(row[1]) for mode, row in rows.items() if int(row[1])} == sent
 
 
 def test_uncovered_mode_is_reported_and_the_rest_decoded(tmp_path: Path) -> None:

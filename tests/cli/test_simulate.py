@@ -14,8 +14,8 @@ from protocol.framing import add_crcs
 from protocol.modes import FrameFormat
 from protocol.telegram import Telegram
 from sdr.cli import main
-from sdr.iqfile import probe_iq_file, read_iq_chunks
-from sdr.rtl433 import RTL433_SETUP, matches_frame, run_rtl433, to_channel
+from sdr.io.files import probe_iq_file, read_iq_chunks
+from sdr.io.rtl433 import RTL433_SETUP, matches_frame, run_rtl433, to_channel
 from tests.conftest import require_program
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from sdr.cli.common import add_key_arguments, keys_from_args
 from sdr.errors import UserError
-from sdr.keys import add_key_arguments, keys_from_args
 
 AES = "28F64A24988064A079AA2C807D6102AE"
 

@@ -14,8 +14,6 @@ from protocol.framing import add_crcs
 from protocol.modes import FrameFormat, ModeSpec
 from protocol.types import DecodeFailure, Frame
 
-SHARED_RECORDINGS = Path(__file__).resolve().parents[2] / ".." / "shared" / "recordings"
-
 
 @dataclass(frozen=True)
 class Sent:

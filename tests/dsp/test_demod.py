@@ -8,9 +8,11 @@ from dsp.demod import (
     ChipTiming,
     ToneIntegrals,
     _box_scores,
+    _grow_line,
     _lag_running,
     _magnitude_contrast,
     _running_at,
+    _track,
     fit_timing,
     tone_correlations,
 )
@@ -71,18 +73,39 @@ def test_coarse_table_scores_equal_direct_chip_sums() -> None:
     )
 
 
+def _alternating_chips(
+    chip: float, count: int, dev: float, wander: float
+) -> tuple[np.ndarray, ToneIntegrals]:
+    """True chip boundaries of ``count`` alternating chips whose clock drifts by ``wander``
+    samples mid-burst, and the tone integrals of their (slightly noisy) samples."""
+    k = np.arange(count + 1, dtype=np.float64)
+    true = ChipTiming(20.0, chip).time(k) + wander * np.sin(np.pi * k / count)  # samples
+    t = np.arange(int(true[-1]) + 40, dtype=np.float64)
+    chip_of = np.clip(np.searchsorted(true, t, side="right") - 1, 0, count - 1)
+    freq = np.where(chip_of % 2 == 1, dev, -dev)
+    y = np.exp(1j * np.cumsum(freq)).astype(np.complex64) + 0.1 * _noise(len(t), 3)
+    return true, ToneIntegrals(y, 0.0, dev)
+
+
 def test_fit_timing_follows_a_wandering_clock() -> None:
     """Alternating chips whose clock drifts by a quarter chip over the burst: the fit ends
     within a small fraction of a chip of the true boundaries everywhere."""
     chip, count, dev = 6.0, 900, 0.25
     k = np.arange(count + 1, dtype=np.float64)
-    true = ChipTiming(20.0, chip).time(k) + 1.5 * np.sin(np.pi * k / count)  # samples
-    t = np.arange(int(true[-1]) + 40, dtype=np.float64)
-    chip_of = np.clip(np.searchsorted(true, t, side="right") - 1, 0, count - 1)
-    freq = np.where(chip_of % 2 == 1, dev, -dev)
-    y = np.exp(1j * np.cumsum(freq)).astype(np.complex64) + 0.1 * _noise(len(t), 3)
-    tones = ToneIntegrals(y, 0.0, dev)
+    true, tones = _alternating_chips(chip, count, dev, 1.5)
     fitted = fit_timing(tones, ChipTiming(20.3, chip * 1.002), 0, count)
     assert np.max(np.abs(fitted.time(k) - true)) < 0.15 * chip
     decided = tone_correlations(tones, fitted, 0, count).soft() > 0
     assert np.array_equal(decided, np.arange(count) % 2 == 1)
+
+
+def test_timing_measurements_cover_each_segment_once() -> None:
+    """The doubling spans and the tracking steps (including those measured again after the
+    local line left the slack) measure every 16-chip segment of [first, stop) exactly once,
+    in order."""
+    chip, count, first = 5.0, 1000, 8
+    _, tones = _alternating_chips(chip, count, 0.3, 8.0)
+    line, measured, hi = _grow_line(tones, ChipTiming(20.0, chip * 1.001), first, count, 0)
+    measured = _track(tones, line, measured, hi, count)
+    edges = np.append(np.arange(first, count, 16), count)
+    np.testing.assert_array_equal(measured.centers, (edges[:-1] + edges[1:]) / 2)

@@ -1,4 +1,4 @@
-"""Shared helpers for tests over the shared corpus of real telegrams (../shared/corpus).
+"""Helpers for tests over the corpus of real telegrams (tests/data/corpus.jsonl).
 
 How a telegram is decoded for the comparison: one decoder per telegram, holding the telegram's
 key (for the meter id the corpus names, or the link id when the corpus says "any id"), first fed
@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from protocol.decoder import Decoder
 from protocol.telegram import Telegram
 from protocol.types import DecodeFailure, SecurityStatus
+from tests.conftest import CORPUS
 
-CORPUS = Path(__file__).parents[2] / ".." / "shared" / "corpus" / "public.jsonl"
 PLAINTEXT_FLAGS = {"plaintext_marked_encrypted", "manufacturer_security_mode_plaintext"}
 
 
@@ -60,3 +59,20 @@ def expected_security(row: dict[str, Any]) -> tuple[set[SecurityStatus], bool]:
     if row["payload_plaintext_despite_security_flag"]:
         return {SecurityStatus.NONE}, True
     return {SecurityStatus.NONE}, False
+
+
+def record_rows() -> tuple[dict[str, Any], ...]:
+    """The wireless rows for which wmbusmeters lists data records."""
+    return tuple(r for r in wireless_rows() if r["records"])
+
+
+def on_air_records(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """wmbusmeters' records minus those it synthesises from compact profiles (VIFE 13/1E/1F):
+    they share the offset of the profile record and are not records on air."""
+    seen: set[int] = set()
+    kept = []
+    for exp in row["records"]:
+        if exp["offset"] not in seen:
+            kept.append(exp)
+        seen.add(exp["offset"])
+    return kept

@@ -1,4 +1,4 @@
-"""The reference telegrams of SPEC.md §9 (public test vectors) with their keys."""
+"""The reference telegrams of docs/protocol.md §9 (public test vectors) with their keys."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ R10 = ("a144c5142966495070078c20d07a0d0090257db8bb9938a1ff7c4b9a4492f4ea5f278b72
        "7a83234a50392968f00c1d7473455f9fc4c88fb195ca1712325da8c6aa7fdb7c4b77b9b84a4a0ccac4f58"
        "6775fa66007dbdc2c615b69247401e9b9a863ac5a5873484b1b7d0178198e88f701e53")
 R10_KEY = bytes.fromhex("FFEEDDCCBBAA00998877665544332211")
-# The public engelmann test telegram (CI 73, long header differing from the DLL) of SPEC §6.2.
+# The public engelmann test telegram (CI 73, long header differing from the DLL):
+# docs/protocol.md §6.2 and §9.
 ENGELMANN = ("7644C5145528502202077320248622C5140007700060255F2AA2967EB77D0BF310341E3636D9ACC17CC5D"
              "69CE5632D7B494CC0718E2DBB916BBEC0C3FF2B0D6087FD0ABB3BA0779564CC089E4527987EF2221D26"
              "D7EA448CA59759ACFBEA4E5B0026EF463592B6668FBF680896E78B461DBB77C32903E0")

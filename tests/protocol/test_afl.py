@@ -1,4 +1,4 @@
-"""Authentication and fragmentation layer fields (SPEC.md §4)."""
+"""Authentication and fragmentation layer fields (docs/protocol.md §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Line codes: table facts from SPEC.md §1.2–1.3, round trips, and soft-decision behaviour."""
+"""Line codes: table facts (docs/protocol.md §1.2–1.3), round trips, soft-decision behaviour."""
 
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ def test_3of6_table_is_the_weight_3_code_of_the_spec() -> None:
 
 
 def test_spec_examples() -> None:
-    assert "".join(map(str, encode_3of6(b"\x2a"))) == "001110100110"  # SPEC §1.3: L = 2A
+    # docs/protocol.md §1.3: L = 2A
+    assert "".join(map(str, encode_3of6(b"\x2a"))) == "001110100110"
     assert "".join(map(str, encode_manchester(b"\x80"))) == "0110101010101010"  # 1 -> 01, 0 -> 10
     assert "".join(map(str, encode_nrz(b"\x54\x3d"))) == "0101010000111101"
 

@@ -1,4 +1,4 @@
-"""Every wireless telegram of the shared corpus through the whole decoder.
+"""Every wireless telegram of the corpus (tests/data/corpus.jsonl) through the whole decoder.
 
 Compared with what wmbusmeters read from the same telegram: link fields, manufacturer, CI of
 each layer, meter id, security verdict, and the records (the record values themselves are
@@ -13,8 +13,13 @@ from typing import Any
 import pytest
 
 from protocol.telegram import Telegram
-from tests.protocol.corpus import PLAINTEXT_FLAGS, decode_row, expected_security, wireless_rows
-from tests.protocol.test_records_corpus import _on_air_records
+from tests.protocol.corpus import (
+    PLAINTEXT_FLAGS,
+    decode_row,
+    expected_security,
+    on_air_records,
+    wireless_rows,
+)
 
 ROWS = wireless_rows()
 
@@ -62,7 +67,7 @@ def record_problems(t: Telegram, row: dict[str, Any]) -> list[str]:
     whose values ``test_records_corpus`` compares with wmbusmeters' (its documented deviations
     TRUNCATED_LAST and LVAR_BINARY apply here as well).
     """
-    expected = _on_air_records(row)
+    expected = on_air_records(row)
     problems = []
     truncated = t.error is not None and t.error.reason == "truncated"
     # As in test_records_corpus: records after wmbusmeters' last one are not compared.
@@ -84,7 +89,8 @@ def record_problems(t: Telegram, row: dict[str, Any]) -> list[str]:
 # Telegrams where we knowingly differ from wmbusmeters, and why (each must still fail: strict).
 KNOWN_MISMATCHES = {
     "sim-aes_removed-vatten-d3e2970f": "ELL ENC=1 but the payload CRC matches the raw bytes: we "
-    "accept plaintext with a flag (SPEC R2); wmbusmeters rejects it because a key is configured",
+    "accept plaintext with a flag (docs/protocol.md §9, R2); wmbusmeters rejects it because a key "
+    "is configured",
     "xmq-hydrus-hydrusaes-08f3e710": "the corpus has no key and calls the payload plaintext; it "
     "is ciphertext under Diehl's published default key, which we use (records match)",
     "xmq-engelmann_faw-wasserzaehler-acbc90bf": "compact frame (CI 73) whose full frame is not in "

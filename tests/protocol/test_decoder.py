@@ -1,4 +1,4 @@
-"""The whole decoder on the reference telegrams of SPEC.md §9 (R1-R10) and on bad input."""
+"""The whole decoder on the reference telegrams of docs/protocol.md §9 (R1-R10) and on bad input."""
 
 from __future__ import annotations
 

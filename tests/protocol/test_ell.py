@@ -1,4 +1,4 @@
-"""Extended link layer fields (SPEC.md §3)."""
+"""Extended link layer fields (docs/protocol.md §3)."""
 
 from __future__ import annotations
 

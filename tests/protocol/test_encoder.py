@@ -1,4 +1,4 @@
-"""The encoder rebuilds the public reference telegrams byte for byte (SPEC.md §9)."""
+"""The encoder rebuilds the public reference telegrams byte for byte (docs/protocol.md §9)."""
 
 from __future__ import annotations
 

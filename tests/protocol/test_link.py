@@ -1,4 +1,7 @@
-"""Link layer: M-field letters, ids, C-field names, device types, frame location (SPEC.md §2)."""
+"""Link layer: M-field letters, ids, C-field names, device types, frame location.
+
+docs/protocol.md §2.
+"""
 
 from __future__ import annotations
 

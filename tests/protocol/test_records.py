@@ -1,4 +1,4 @@
-"""Data records: the worked examples of SPEC.md §7-§9, error handling, compact frames, JSON."""
+"""Data records: worked examples (docs/protocol.md §7-§9), error handling, compact frames, JSON."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def summary(r: Record) -> tuple:
     return (r.quantity, r.unit, r.value, r.storage, r.tariff, r.subunit, str(r.function))
 
 
-# SPEC §7.10: plaintext records of R5 after mode-7 decryption.
+# docs/protocol.md §7.10: plaintext records of R5 after mode-7 decryption.
 R5_RECORDS = ("2F2F 046D3A2A283C 04067D240000 041317941400 01FD1700 426C1F3C 4406250B0000"
               " 840106 53230000 03FD0C050100")
 
@@ -53,7 +53,7 @@ def test_spec_7_10_worked_records_of_r5() -> None:
     ("hex_text", "quantity", "unit", "value", "extensions"),
     [
         ("0B5E4000F0", "return_temperature", "C", -4.0, ()),  # negative BCD (R9)
-        ("05FF2D0000803F", "manufacturer_specific", "", 1.0, ()),  # real32 (§7.10)
+        ("05FF2D0000803F", "manufacturer_specific", "", 1.0, ()),  # real32 (docs/protocol.md §7.10)
         ("04933C00000000", "volume", "m3", 0.0, ("backward_flow",)),  # R3
         ("0B5A410200", "flow_temperature", "C", 24.1, ()),  # R9
         ("0C2222410100", "on_time", "h", 14122, ()),  # R9: BCD digits LE by byte
@@ -214,7 +214,7 @@ def test_bad_records_are_failures_that_keep_earlier_records(
     assert detail in result.failure.detail
 
 
-# SPEC §8 and R1/R2: Kamstrup full frame and the compact frame that refers to it.
+# docs/protocol.md §8 and §9 (R1, R2): Kamstrup full frame and the compact frame that refers to it.
 R1_RECORDS = bytes.fromhex("02FF207100 041308190000 441308190000 615B7F 616713".replace(" ", ""))
 R2_COMPACT = bytes.fromhex(
     "23442D2C998734761B168D2087D19EAD217F1779EDA86AB6710008190000081900007F13")

@@ -1,4 +1,4 @@
-"""Records of every wireless telegram in the shared corpus against what wmbusmeters reads.
+"""Records of every wireless telegram in the corpus against what wmbusmeters reads.
 
 The corpus lists, per telegram, every data record wmbusmeters' generic parser found, with its
 DIF/VIF bytes, storage/tariff/subunit/function, data bytes, and value in wmbusmeters' default
@@ -9,9 +9,7 @@ CRC-less (and decrypted) frame, except for DIF 0F where it is the DIF itself. Co
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +19,8 @@ from protocol.framing import strip_crcs
 from protocol.modes import FrameFormat
 from protocol.records import expand_compact, parse_records
 from protocol.types import Record
+from tests.protocol.corpus import on_air_records, record_rows
 
-CORPUS = Path(__file__).parents[2] / ".." / "shared" / "corpus" / "public.jsonl"
 COMPACT_CIS = ("79", "73")
 
 # Our (unit) -> factor into wmbusmeters' unit, per wmbusmeters unit name.
@@ -43,10 +41,6 @@ TO_WMBUSMETERS: dict[str, dict[str, float]] = {
     "hca": {"": 1.0},
     "counter": {"": 1.0},
 }
-
-def _rows() -> list[dict[str, Any]]:
-    rows = [json.loads(line) for line in CORPUS.read_text().splitlines() if line.strip()]
-    return [r for r in rows if r["frame_type"] == "wmbus" and r["records"]]
 
 
 def _link_bytes(row: dict[str, Any]) -> bytes:
@@ -85,19 +79,20 @@ def _record_area(row: dict[str, Any]) -> tuple[bytes, list[str]]:
     return area, problems
 
 
-# Documented deviations: where wmbusmeters' reading contradicts SPEC.md, we follow SPEC.md.
-BCD_HEX_DIGITS = ("SPEC §7.3: BCD holding hex digits A-E is kept as its raw digit string; "
-                  "wmbusmeters turns it into a number")
-COUNTER_SIGN = ("SPEC §7.3/§7.7: FD08 access number is a type C counter (unsigned); "
+# Documented deviations: where wmbusmeters' reading contradicts docs/protocol.md, we follow it.
+BCD_HEX_DIGITS = ("docs/protocol.md §7.3: BCD holding hex digits A-E is kept as its raw digit "
+                  "string; wmbusmeters turns it into a number")
+COUNTER_SIGN = ("docs/protocol.md §7.3/§7.7: FD08 access number is a type C counter (unsigned); "
                 "wmbusmeters reads it as signed (-97 for 9F)")
-MONTH_ZERO = "SPEC §7.9: month 0 is out of range -> None; wmbusmeters prints 2000-00-00"
-NO_DATA = "SPEC §7.1: DIF data field 0 carries no data; wmbusmeters prints a date made of nothing"
-LVAR_BINARY = ("SPEC §7.4: LVAR E0-EF is binary of LVAR-E0 bytes; wmbusmeters takes the LVAR byte "
-               "as a length and swallows the following records")
-DURATION_VIFE = ("SPEC §7.8: VIFE 50-67 makes the value a duration in the VIFE's time unit; "
-                 "wmbusmeters keeps the VIF's unit (raw numbers compared instead)")
-DATE_VIFE = ("SPEC §7.8: VIFE 6B makes the value a date (unit ''); wmbusmeters ignores the VIFE "
-             "(sim-broken-heat, a deliberately broken telegram)")
+MONTH_ZERO = "docs/protocol.md §7.9: month 0 is out of range -> None; wmbusmeters prints 2000-00-00"
+NO_DATA = ("docs/protocol.md §7.1: DIF data field 0 carries no data; wmbusmeters prints a date "
+           "made of nothing")
+LVAR_BINARY = ("docs/protocol.md §7.4: LVAR E0-EF is binary of LVAR-E0 bytes; wmbusmeters takes "
+               "the LVAR byte as a length and swallows the following records")
+DURATION_VIFE = ("docs/protocol.md §7.8: VIFE 50-67 makes the value a duration in the VIFE's "
+                 "time unit; wmbusmeters keeps the VIF's unit (raw numbers compared instead)")
+DATE_VIFE = ("docs/protocol.md §7.8: VIFE 6B makes the value a date (unit ''); wmbusmeters "
+             "ignores the VIFE (sim-broken-heat, a deliberately broken telegram)")
 BCD12_RAW = ("wmbusmeters' raw_number of a 12-digit BCD identifier is not the reading of its "
              "digits (1.8e19 for 187103002300); the digits are compared with its data instead")
 TRUNCATED_LAST = ("the last record runs past the end of the telegram: we stop with a TRUNCATED "
@@ -122,7 +117,8 @@ def _compare_value(mine: Record, exp: dict[str, Any]) -> tuple[str | None, str |
             return None, None
         if theirs.startswith("2000-00-"):
             return (None, MONTH_ZERO) if mine.value is None else ("month 0 not None", None)
-        # wmbusmeters prints minutes only, and the periodic year 127 as 2127 (SPEC §7.9).
+        # wmbusmeters prints minutes only, and the periodic year 127 as 2127
+        # (docs/protocol.md §7.9).
         ours = mine.value[:16].replace("T", " ") if isinstance(mine.value, str) else mine.value
         theirs = theirs.replace("2127-", "XXXX-")
         return (None if ours == theirs else f"date {ours!r} != {theirs!r}"), None
@@ -160,18 +156,6 @@ def _compare_value(mine: Record, exp: dict[str, Any]) -> tuple[str | None, str |
     return f"value {mine.value * factor!r} != {exp['value']!r} {unit}", None
 
 
-def _on_air_records(row: dict[str, Any]) -> list[dict[str, Any]]:
-    """wmbusmeters' records minus those it synthesises from compact profiles (VIFE 13/1E/1F):
-    they share the offset of the profile record and are not records on air."""
-    seen: set[int] = set()
-    kept = []
-    for exp in row["records"]:
-        if exp["offset"] not in seen:
-            kept.append(exp)
-        seen.add(exp["offset"])
-    return kept
-
-
 def compare(row: dict[str, Any]) -> tuple[list[str], int, list[str]]:
     """Mismatches with wmbusmeters, values it gives that were compared, deviations met."""
     area, problems = _record_area(row)
@@ -181,7 +165,7 @@ def compare(row: dict[str, Any]) -> tuple[list[str], int, list[str]]:
         deviations.append(FFCRC_VOTTEN)
     result = parse_records(area)
     ours = list(result.records)
-    expected = _on_air_records(row)
+    expected = on_air_records(row)
     compared = 0
     if len(ours) < len(expected):
         truncated = result.failure is not None and result.failure.reason == "truncated"
@@ -229,7 +213,7 @@ def _plaintext_stored(row: dict[str, Any]) -> bool:
     return frame[start : start + len(first["difvif"]) // 2].hex().upper() == first["difvif"]
 
 
-ROWS = _rows()
+ROWS = record_rows()
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[r["id"] for r in ROWS])

@@ -16,74 +16,12 @@ from protocol.records import (
     encode_records,
     expand_compact,
     format_signature_bytes,
-    make_dif,
     parse_records,
 )
-from protocol.records_vif import COMBINABLE, COMBINABLE_ESCAPE, COMBINABLE_EXTENSION
-from protocol.types import Record, RecordFunction
+from protocol.types import Record
+from tests.protocol.strategies import FIXED_SIZES, LATIN1, difs, raw_records
 
 EXAMPLES = settings(max_examples=300, deadline=None)
-FIXED_SIZES = {0x0: 0, 0x1: 1, 0x2: 2, 0x3: 3, 0x4: 4, 0x5: 4, 0x6: 6, 0x7: 8,
-               0x8: 0, 0x9: 1, 0xA: 2, 0xB: 3, 0xC: 4, 0xE: 6}
-LATIN1 = st.characters(min_codepoint=0x20, max_codepoint=0xFF)
-
-# ---- headers ------------------------------------------------------------------------------
-
-difs = st.builds(
-    make_dif,
-    st.sampled_from(sorted({*FIXED_SIZES, 0xD})),
-    storage=st.integers(0, 2**24),
-    tariff=st.integers(0, 2**6),
-    subunit=st.integers(0, 7),
-    function=st.sampled_from(list(RecordFunction)),
-)
-
-# A VIF "head": primary VIF, an extension-table pair, or a plain-text unit.
-primary_heads = st.sampled_from(
-    [c for c in range(0x7F + 1) if c not in (0x7B, 0x7C, 0x7D)]).map(lambda c: [c])
-table_heads = st.tuples(st.sampled_from([0xFB, 0xFD, 0xEF]), st.integers(0, 0x7F)).map(list)
-text_heads = st.text(LATIN1, max_size=6).map(
-    lambda t: [0x7C, len(t.encode("latin-1")), *t.encode("latin-1")[::-1]])
-combinables = st.one_of(
-    st.sampled_from(sorted(set(COMBINABLE) - {COMBINABLE_ESCAPE})).map(lambda c: [c]),
-    st.sampled_from(sorted(COMBINABLE_EXTENSION)).map(lambda c: [COMBINABLE_ESCAPE, c]),
-)
-
-
-def chain(codes: list[int]) -> bytes:
-    """Extension bit on every byte but the last."""
-    return bytes(c | 0x80 for c in codes[:-1]) + bytes(codes[-1:])
-
-
-@st.composite
-def vifs(draw: st.DrawFn) -> bytes:
-    head = draw(st.one_of(primary_heads, table_heads, text_heads))
-    vifes = [b for group in draw(st.lists(combinables, max_size=3)) for b in group]
-    if head[0] == 0x7C:  # the extension bit of a plain-text VIF sits on the VIF byte
-        return bytes([head[0] | (0x80 if vifes else 0), *head[1:]]) + chain(vifes)
-    return chain(head + vifes)
-
-
-@st.composite
-def data_fields(draw: st.DrawFn, dif: bytes) -> bytes:
-    field = dif[0] & 0x0F
-    if field != 0x0D:
-        return draw(st.binary(min_size=FIXED_SIZES[field], max_size=FIXED_SIZES[field]))
-    lvar = draw(st.one_of(st.integers(0, 0x20), st.integers(0xC0, 0xC6), st.integers(0xD0, 0xD6),
-                          st.integers(0xE0, 0xEF), st.integers(0xF0, 0xF6)))
-    size = lvar if lvar < 0xC0 else lvar & 0x0F if lvar < 0xF0 else \
-        {0xF5: 48, 0xF6: 64}.get(lvar, 4 * (lvar - 0xEC))
-    if 0xC0 <= lvar < 0xE0:  # BCD digits (hex digits are tested in the fixed-size fields)
-        digits = draw(st.text("0123456789", min_size=2 * size, max_size=2 * size))
-        return bytes([lvar]) + bytes.fromhex(digits)[::-1]
-    return bytes([lvar]) + draw(st.binary(min_size=size, max_size=size))
-
-
-@st.composite
-def raw_records(draw: st.DrawFn) -> bytes:
-    dif = draw(difs)
-    return dif + draw(vifs()) + draw(data_fields(dif))
-
 
 # ---- round trips --------------------------------------------------------------------------
 

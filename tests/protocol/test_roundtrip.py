@@ -7,55 +7,13 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from protocol.decoder import Decoder
-from protocol.encoder import AflSpec, EllSpec, TelegramSpec, TplSpec, encode_telegram
+from protocol.encoder import TelegramSpec, encode_telegram
 from protocol.framing import add_crcs
 from protocol.modes import FrameFormat
 from protocol.records import parse_records
-from protocol.telegram import Address, Telegram
+from protocol.telegram import Telegram
 from protocol.types import SecurityStatus
-from tests.protocol.test_records_roundtrip import raw_records
-
-bcd_ids = st.text("0123456789", min_size=8, max_size=8).map(lambda d: bytes.fromhex(d)[::-1])
-addresses = st.builds(
-    Address,
-    m_field=st.integers(0x0421, 0x6B5A),
-    id_bytes=bcd_ids,
-    version=st.integers(0, 255),
-    device_type=st.integers(0, 255),
-)
-
-
-@st.composite
-def specs(draw: st.DrawFn) -> TelegramSpec:
-    mode = draw(st.sampled_from([0, 5, 7]))
-    ell = draw(st.none() | st.builds(
-        EllSpec,
-        ci=st.sampled_from([0x8C, 0x8D, 0x8E, 0x8F]),
-        cc=st.integers(0, 255),
-        acc=st.integers(0, 255),
-        address2=addresses,
-        session_number=st.integers(0, 2**29 - 1),
-    ))
-    if ell is not None and ell.ci in (0x8D, 0x8F):
-        ell = EllSpec(ell.ci, ell.cc, ell.acc, ell.address2, ell.session_number,
-                      encrypt=draw(st.booleans()))
-    afl = draw(st.builds(AflSpec, mcr=st.integers(0, 2**32 - 1), mcl=st.sampled_from(
-        [0x23, 0x24, 0x25, 0x26, 0x27]), ki=st.none() | st.integers(0, 0xFFFF),
-        ml=st.none() | st.integers(0, 0xFFFF))) if mode == 7 else None
-    cis = [0x7A, 0x72] if mode else [0x7A, 0x72, 0x78]
-    ci = draw(st.sampled_from(cis))
-    tpl = TplSpec(
-        ci=ci,
-        acc=draw(st.integers(0, 255)),
-        status=draw(st.integers(0, 255)),
-        security_mode=mode,
-        cw_flags=draw(st.integers(0, 0xFFFF)) & 0xE00F,
-        address=draw(addresses) if ci == 0x72 else None,
-        clear_tail=b"".join(draw(st.lists(raw_records(), max_size=2))) if mode else b"",
-    )
-    payload = b"".join(draw(st.lists(raw_records(), max_size=5)))
-    return TelegramSpec(draw(addresses), draw(st.sampled_from([0x44, 0x46, 0x08])), ell, afl,
-                        tpl, payload)
+from tests.protocol.strategies import specs
 
 
 @settings(max_examples=250, deadline=None)

@@ -1,4 +1,7 @@
-"""Security primitives against the worked values of SPEC.md §3 and §6 (IVs, KDF, MAC, CRCs)."""
+"""Security primitives against the worked values of docs/protocol.md §3 and §6.
+
+IVs, key derivation, MAC, CRCs.
+"""
 
 from __future__ import annotations
 
@@ -74,7 +77,7 @@ def test_mode5_iv_uses_tpl_acc_not_ell_acc_r10() -> None:
     wrong = aes_cbc_decrypt(R10_KEY, mode5_iv(link, ell_acc), block)
     assert right.hex().upper() == "2F2F046DB32E3438041303000000" "01FD"
     # CBC: the IV touches only the first block, and bytes 0-1 depend only on M: 2F2F passes
-    # with the wrong ACC while bytes 8-15 are garbage (SPEC §6.2, R10).
+    # with the wrong ACC while bytes 8-15 are garbage (docs/protocol.md §6.2, R10).
     assert wrong[:2] == b"\x2f\x2f"
     assert wrong[8:12].hex().upper() == "D9CEDEDD"
 

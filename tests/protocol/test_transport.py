@@ -1,4 +1,4 @@
-"""Transport layer: CI table, short/long headers, ST and CW decoding (SPEC.md §5)."""
+"""Transport layer: CI table, short/long headers, ST and CW decoding (docs/protocol.md §5)."""
 
 from __future__ import annotations
 

@@ -8,21 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dsp.receiver import Receiver
+from dsp.receiver import CandidateCounts, Receiver
 from dsp.types import IQChunk
 from protocol.decoder import Decoder
 from protocol.modes import C1, S1, T1, FrameFormat
 from protocol.telegram import Telegram
 from protocol.types import DecodeFailure, FailureReason, Frame
-from sdr.cmd_simulate import (
-    ModeFormat,
-    StreamSettings,
-    random_bursts,
-    random_telegram,
-    render_stream,
-)
-from sdr.iqfile import probe_iq_file, read_iq_chunks, write_iq
-from sdr.pipeline import DecodePipeline, decode_stream
+from sdr.io.files import probe_iq_file, read_iq_chunks
+from sdr.io.writers import write_iq
+from sdr.pipeline import DecodePipeline, DecodeStats, decode_stream
+from sdr.sim.stream import ModeFormat, StreamSettings, random_bursts, render_stream
+from sdr.sim.telegrams import random_telegram
 
 RATE, CENTER = 2.4e6, 868.625e6
 MIXED = [
@@ -77,7 +73,7 @@ def test_results_do_not_depend_on_chunk_size(mixed_stream) -> None:
             (t.frame.data, t.frame.burst)
             for t in telegrams(pipe.run(read_iq_chunks(info, chunk_samples)))
         ]
-        return [out, pipe.telegrams, pipe.failure_counts()]
+        return [out, pipe.stats()]
 
     whole = run(info.num_samples)
     assert whole[0]
@@ -89,9 +85,26 @@ def test_statistics_per_mode(mixed_stream) -> None:
     pipe = DecodePipeline(Receiver(RATE, CENTER), Decoder())
     ends = []
     list(pipe.run(read_iq_chunks(probe_iq_file(path), 50_000), ends.append))
-    assert pipe.telegrams == Counter(s.mode for s in sent)
+    stats = pipe.stats()
+    assert stats.telegrams == Counter(s.mode for s in sent)
     assert ends[-1] == probe_iq_file(path).num_samples  # progress callback saw every chunk
-    assert all(isinstance(k, tuple) and len(k) == 2 for k in pipe.failure_counts())
+    for key in stats.keys:  # every candidate is accounted for exactly once
+        failed = sum(n for (k, _), n in (stats.failures + stats.rejections).items() if k == key)
+        assert stats.candidates[key] == stats.frames[key] + failed
+    assert stats.frames == stats.telegrams  # clean stream: every frame decodes
+
+
+def test_reset_starts_every_count_again(mixed_stream) -> None:
+    path, sent = mixed_stream
+    info = probe_iq_file(path)
+    pipe = DecodePipeline(Receiver(RATE, CENTER), Decoder())
+    list(pipe.run(read_iq_chunks(info)))
+    first = pipe.stats()
+    assert sum(first.telegrams.values()) == len(sent)
+    pipe.reset()
+    assert pipe.stats() == DecodeStats()
+    list(pipe.run(read_iq_chunks(info)))
+    assert pipe.stats() == first
 
 
 class ScriptedReceiver:
@@ -99,7 +112,9 @@ class ScriptedReceiver:
 
     def __init__(self, items: list) -> None:
         self.items = items
-        self.stats: Counter = Counter({("T1", FailureReason.CRC): 2})
+
+    def counts(self) -> CandidateCounts:
+        return CandidateCounts(failures=Counter({("T1", FailureReason.CRC): 2}))
 
     def process(self, chunk: IQChunk) -> list:
         return self.items
@@ -123,8 +138,8 @@ def test_decoder_failures_are_counted_and_passed_on() -> None:
     assert isinstance(out[0], Telegram) and out[0].frame is good
     assert isinstance(out[1], DecodeFailure) and out[1].stage != "phy"
     assert out[2] is phy
-    assert pipe.telegrams == Counter({"T1": 1})
-    counts = pipe.failure_counts()
-    assert counts[("C1", str(out[1].reason))] == 1
-    assert counts[("T1", "crc")] == 2  # the receiver's own counts merged in
-    assert sum(counts.values()) == 3  # the phy failure is the receiver's to count, not ours
+    stats = pipe.stats()
+    assert stats.telegrams == Counter({"T1": 1})
+    assert stats.protocol_failures == Counter({("C1", str(out[1].reason)): 1})
+    # The phy failure is the receiver's to count, not the decoder's: its counts are passed on.
+    assert stats.failures == Counter({("T1", "crc"): 2})

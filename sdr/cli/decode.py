@@ -1,0 +1,185 @@
+"""``wmbus decode``: telegrams from recorded IQ files (cu8, cs8, cs16, cf32, SigMF)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from collections.abc import Sequence
+
+from dsp.receiver import Receiver
+from protocol.decoder import Decoder
+from protocol.modes import ModeSpec, parse_modes
+from protocol.telegram import Telegram
+from sdr.cli.common import add_recording_arguments, keys_from_args
+from sdr.errors import UserError
+from sdr.io.files import IQFileInfo, probe_iq_file, read_iq_chunks
+from sdr.pipeline import DecodePipeline, DecodeStats, modes_in_band
+from sdr.progress import Progress
+from sdr.sinks.output import TelegramOutput, json_line
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "decode",
+        help="decode telegrams from recorded IQ files",
+        description=(
+            "Decode wM-Bus telegrams (S1, T1, C1 frame A and B) from IQ recordings. Sample rate "
+            "and centre frequency come from SigMF metadata, from file-name tokens like "
+            "868.625M_2400k or _2M4_, or from --rate/--center, which win."
+        ),
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="IQ file(s) or .sigmf-meta")
+    add_recording_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="one JSON object per telegram")
+    parser.add_argument("--stats", action="store_true", help="print failure counts per mode")
+    parser.set_defaults(func=run)
+
+
+def _error(message: str) -> None:
+    print(f"wmbus decode: error: {message}", file=sys.stderr)
+
+
+def _warn(message: str) -> None:
+    print(f"wmbus decode: warning: {message}", file=sys.stderr)
+
+
+def _nested(counts: Counter[tuple[str, str]]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for (key, reason), count in sorted(counts.items()):
+        out.setdefault(key, {})[reason] = count
+    return out
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return [
+        "  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True))
+        for row in [header, *rows]
+    ]
+
+
+def _reason_table(title: str, keys: list[str], counts: Counter[tuple[str, str]]) -> list[str]:
+    reasons = sorted({reason for _, reason in counts})
+    if not reasons:
+        return []
+    rows = [[key, *(str(counts[(key, r)]) for r in reasons)] for key in keys]
+    return [title, *_table(["mode", *reasons], rows)]
+
+
+def _total(counts: Counter[tuple[str, str]], key: str) -> int:
+    return sum(n for (k, _), n in counts.items() if k == key)
+
+
+class DecodeSummary:
+    """Counts over all files for ``--stats``: every sync candidate, what became of it, why."""
+
+    def __init__(self) -> None:
+        self.stats = DecodeStats()
+        self.signal_s = 0.0
+
+    def add(self, pipeline: DecodePipeline, signal_s: float) -> None:
+        self.stats = self.stats + pipeline.stats()
+        self.signal_s += signal_s
+
+    def to_dict(self) -> dict:
+        s = self.stats
+        return {
+            "signal_s": round(self.signal_s, 3),
+            "candidates": dict(sorted(s.candidates.items())),
+            "frames": dict(sorted(s.frames.items())),
+            "telegrams": dict(sorted(s.telegrams.items())),
+            "failures": _nested(s.failures),
+            "rejections": _nested(s.rejections),
+            "protocol_failures": _nested(s.protocol_failures),
+        }
+
+    def table(self) -> str:
+        s = self.stats
+        keys = s.keys
+        rows = [
+            [
+                key,
+                str(s.telegrams[key]),
+                str(s.candidates[key]),
+                str(s.frames[key]),
+                str(_total(s.failures, key)),
+                str(_total(s.rejections, key)),
+                str(_total(s.protocol_failures, key)),
+            ]
+            for key in keys
+        ]
+        header = ["mode", "telegrams", "candidates", "frames", "failed", "rejected", "undecoded"]
+        lines = [f"{self.signal_s:.1f} s of signal", *_table(header, rows)]
+        lines += _reason_table("failed bursts (reported), by reason:", keys, s.failures)
+        lines += _reason_table("rejected candidates (counted only), by reason:", keys, s.rejections)
+        lines += _reason_table("frames the decoder rejected, by reason:", keys, s.protocol_failures)
+        return "\n".join(lines)
+
+
+def decode_file(
+    info: IQFileInfo,
+    modes: Sequence[ModeSpec],
+    decoder: Decoder,
+    output: TelegramOutput,
+    chunk_samples: int,
+) -> DecodePipeline:
+    """Decode one recording, writing each telegram as soon as it is decoded."""
+    pipeline = DecodePipeline(Receiver(info.sample_rate_hz, info.center_freq_hz, modes), decoder)
+    with Progress(info.num_samples, label=info.path.name) as progress:
+        for result in pipeline.run(read_iq_chunks(info, chunk_samples), progress.update):
+            if isinstance(result, Telegram):
+                output.write(result, file=str(info.path))
+    return pipeline
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        modes = parse_modes(args.modes)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    if args.chunk_samples < 1:
+        raise UserError("--chunk-samples must be at least 1")
+    decoder = Decoder(keys_from_args(args))
+    summary = DecodeSummary()
+    status = 0
+    with TelegramOutput(None, as_json=args.json) as output:
+        for path in args.paths:
+            try:
+                info = probe_iq_file(path, args.format, args.rate, args.center)
+            except UserError as exc:
+                _error(str(exc))
+                status = 2
+                continue
+            if info.truncated:
+                _warn(f"{path}: ignoring a partial last sample ({info.trailing_bytes} byte(s))")
+            try:
+                inside = modes_in_band(
+                    modes, info.sample_rate_hz, info.center_freq_hz, "this recording", "decoded",
+                    lambda message, path=path: _warn(f"{path}: {message}"),
+                )
+            except UserError as exc:
+                _error(f"{path}: {exc}")
+                status = 2
+                continue
+            try:
+                pipeline = decode_file(info, inside, decoder, output, args.chunk_samples)
+            except BrokenPipeError:
+                raise  # stdout closed (e.g. piped into head): the CLI ends quietly
+            except OSError as exc:
+                _error(f"{path}: read failed ({exc.strerror or exc})")
+                status = 2
+                continue
+            summary.add(pipeline, info.duration_s)
+            if not sum(pipeline.stats().telegrams.values()) and not args.json:
+                print(
+                    f"{path}: no telegrams in {info.duration_s:.1f} s of signal "
+                    f"({info.sample_rate_hz / 1e6:g} Msps at {info.center_freq_hz / 1e6:.3f} MHz)",
+                    file=sys.stderr,
+                )
+    if args.stats:
+        if args.json:
+            print(json_line({"stats": summary.to_dict()}), file=sys.stderr)
+        else:
+            print(summary.table())
+    return status

@@ -1,0 +1,442 @@
+"""Live sample sources: RTL-SDR (pyrtlsdr), SoapySDR and rtl_tcp.
+
+Each source reads its device in a producer thread and hands ``IQChunk``s to the consumer through
+a bounded queue. When the consumer falls behind, the newest block is dropped and counted (an
+overflow). Chunks are numbered by device sample, dropped ones included, so a dropped block is a
+gap between one chunk's end and the next one's start: the receiver ends any burst in progress
+there, and times stay true to the device clock. A source stops on its own when the device
+disappears (``lost`` says why), when ``stop()`` is called (e.g. from a SIGINT handler), or after
+``max_samples``.
+
+The hardware libraries are imported only by the backend that needs them, so the rest of the
+package works without them and a missing one is a one-line error naming what to install.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dsp.bandplan import DEFAULT_CENTER_FREQ_HZ, DEFAULT_SAMPLE_RATE_HZ
+from dsp.types import IQChunk
+from sdr.errors import UserError
+from sdr.io.codecs import decode_samples
+from sdr.io.rtltcp import RtlTcpClient
+
+DEFAULT_CHUNK_SAMPLES = 131_072
+DEFAULT_BUFFER_S = 2.0
+# SoapySDR reports a vanished device only as read timeouts; this long without samples = lost.
+SOAPY_STALL_S = 3.0
+
+_END = object()
+
+
+@dataclass(frozen=True, slots=True)
+class TunerSettings:
+    """What the user asked the tuner for; ``gain_db=None`` is automatic gain."""
+
+    center_freq_hz: float = DEFAULT_CENTER_FREQ_HZ
+    sample_rate_hz: float = DEFAULT_SAMPLE_RATE_HZ
+    gain_db: float | None = None
+    ppm: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStats:
+    samples_received: int  # from the device, including dropped ones
+    samples_delivered: int  # handed on to the consumer
+    samples_dropped: int  # lost to queue overflows
+    overflows: int  # blocks dropped because the consumer was behind
+    lost: str | None  # why the source ended by itself (device gone), else None
+
+
+class LiveSource:
+    """Base class: subclasses implement ``_open`` (in the caller's thread, so that errors are
+    reported before streaming starts), ``_produce`` (the producer thread, which calls
+    ``_push``) and ``_interrupt`` (makes a blocked ``_produce`` return)."""
+
+    description = "source"
+
+    def __init__(
+        self,
+        settings: TunerSettings,
+        *,
+        chunk_samples: int = DEFAULT_CHUNK_SAMPLES,
+        buffer_s: float = DEFAULT_BUFFER_S,
+    ) -> None:
+        self.settings = settings
+        self.sample_rate_hz = settings.sample_rate_hz
+        self.center_freq_hz = settings.center_freq_hz
+        self.chunk_samples = chunk_samples
+        blocks = max(1, math.ceil(buffer_s * settings.sample_rate_hz / chunk_samples))
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=blocks)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._received = 0
+        self._dropped = 0
+        self._overflows = 0
+        self._lost: str | None = None
+        self._consumed_to_end = False
+        self._delivered = 0
+
+    # -- producer side -------------------------------------------------------------------
+
+    def _open(self) -> None:
+        raise NotImplementedError
+
+    def _produce(self) -> None:
+        raise NotImplementedError
+
+    def _interrupt(self) -> None:
+        """Called by ``stop()``; backends blocked in a read override it."""
+
+    def _close(self) -> None:
+        """Release the device after the producer has finished."""
+
+    def _push(self, samples: np.ndarray) -> None:
+        start = self._received
+        self._received += len(samples)
+        try:
+            self._queue.put_nowait((start, samples))
+        except queue.Full:
+            self._overflows += 1
+            self._dropped += len(samples)
+
+    def _push_cu8(self, raw: bytes | np.ndarray) -> None:
+        self._push(decode_samples(raw, "cu8"))
+
+    def _run(self) -> None:
+        try:
+            self._produce()
+        except Exception as exc:  # whatever the backend raised, the stream has ended
+            if not self._stop.is_set():
+                self._lost = f"{self.description}: {exc}"
+        finally:
+            if self._lost is None and not self._stop.is_set():
+                self._lost = f"{self.description}: stream ended"
+            self._close()
+            # The end marker waits behind the queued samples, which the consumer still
+            # decodes; only after stop() (the consumer may be gone) may it push one out.
+            while True:
+                try:
+                    self._queue.put(_END, timeout=0.1)
+                    break
+                except queue.Full:
+                    if self._stop.is_set():
+                        with contextlib.suppress(queue.Empty):
+                            self._queue.get_nowait()
+
+    # -- consumer side -------------------------------------------------------------------
+
+    def start(self) -> LiveSource:
+        self._open()
+        self._thread = threading.Thread(target=self._run, name=self.description, daemon=True)
+        self._thread.start()
+        return self
+
+    def chunks(self, max_samples: int | None = None) -> Iterator[IQChunk]:
+        """The stream until the device is lost, ``stop()`` is called or ``max_samples`` passed."""
+        if self._thread is None:
+            self.start()
+        while True:
+            try:
+                item = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                if self._stop.is_set():
+                    return
+                continue
+            if item is _END:
+                self._consumed_to_end = True
+                return
+            device_start, samples = item
+            # --duration counts device time, drops included.
+            if max_samples is not None and device_start + len(samples) >= max_samples:
+                if device_start < max_samples:
+                    yield self._chunk(device_start, samples[: max_samples - device_start])
+                self.stop()
+                return
+            yield self._chunk(device_start, samples)
+
+    def _chunk(self, device_start: int, samples: np.ndarray) -> IQChunk:
+        self._delivered += len(samples)
+        return IQChunk(samples, device_start, self.sample_rate_hz, self.center_freq_hz)
+
+    def stop(self) -> None:
+        """Ask the producer to end; safe to call from a signal handler or twice."""
+        if not self._stop.is_set():
+            self._stop.set()
+            self._interrupt()
+
+    def join(self, timeout_s: float = 5.0) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    @property
+    def lost(self) -> str | None:
+        """Why the device stopped; None while running or when the consumer stopped first."""
+        return self._lost if self._consumed_to_end else None
+
+    def stats(self) -> SourceStats:
+        return SourceStats(
+            self._received, self._delivered, self._dropped, self._overflows, self.lost
+        )
+
+
+# -- rtl_tcp ---------------------------------------------------------------------------------
+
+
+def parse_host_port(text: str, default_port: int) -> tuple[str, int]:
+    """``HOST[:PORT]`` (IPv6 as ``[::1]:PORT``) -> (host, port); UserError when malformed."""
+    host, port = text, default_port
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise UserError(f"{text!r}: missing ']' after an IPv6 address")
+        host, rest = text[1:end], text[end + 1 :]
+        if rest:
+            if not rest.startswith(":"):
+                raise UserError(f"{text!r}: expected HOST:PORT")
+            port = _port(rest[1:], text)
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+        port = _port(port_text, text)
+    if not host:
+        raise UserError(f"{text!r}: host is missing")
+    return host, port
+
+
+def _port(text: str, whole: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise UserError(f"{whole!r}: port must be a number from 1 to 65535")
+    return int(text)
+
+
+class RtlTcpSource(LiveSource):
+    """Samples from an rtl_tcp server (rtl_tcp, ``wmbus serve``, SDR servers speaking it)."""
+
+    def __init__(self, host: str, port: int, settings: TunerSettings, **kwargs: Any) -> None:
+        super().__init__(settings, **kwargs)
+        self.host = host
+        self.port = port
+        self.description = f"rtl_tcp server {host}:{port}"
+        self._client: RtlTcpClient | None = None
+
+    def _open(self) -> None:
+        try:
+            client = RtlTcpClient(self.host, self.port)
+        except OSError as exc:
+            raise UserError(f"cannot connect to {self.description}: {exc.strerror or exc}") from exc
+        except ValueError as exc:
+            raise UserError(f"{self.description} is not an rtl_tcp server: {exc}") from exc
+        s = self.settings
+        client.set_sample_rate(s.sample_rate_hz)
+        client.set_center_freq(s.center_freq_hz)
+        client.set_freq_correction(s.ppm)
+        client.set_gain(s.gain_db)
+        # Reads block until data or close; stop() unblocks them by shutting the socket down.
+        client.settimeout(None)
+        self._client = client
+
+    def _produce(self) -> None:
+        assert self._client is not None
+        buf = bytearray(2 * self.chunk_samples)
+        view = memoryview(buf)
+        filled = 0
+        while not self._stop.is_set():
+            n = self._client.recv_into(view[filled:])
+            if n == 0:
+                break
+            filled += n
+            if filled == len(buf):
+                self._push_cu8(buf)
+                filled = 0
+        usable = filled - filled % 2
+        if usable and not self._stop.is_set():
+            self._push_cu8(bytes(buf[:usable]))
+        if not self._stop.is_set():
+            self._lost = f"{self.description} closed the connection"
+
+    def _interrupt(self) -> None:
+        if self._client is not None:
+            self._client.shutdown()
+
+    def _close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
+# -- RTL-SDR through pyrtlsdr ----------------------------------------------------------------
+
+
+class RtlSdrSource(LiveSource):
+    """An RTL-SDR dongle through pyrtlsdr's asynchronous reads (``pip install pyrtlsdr[lib]``)."""
+
+    def __init__(self, device: str, settings: TunerSettings, **kwargs: Any) -> None:
+        super().__init__(settings, **kwargs)
+        self.device = device
+        self.description = f"RTL-SDR {device or '0'}"
+        self._sdr: Any = None
+        self._device_lock = threading.Lock()
+
+    def _open(self) -> None:
+        try:
+            from rtlsdr import RtlSdr, librtlsdr
+        except ImportError as exc:
+            raise UserError(
+                f"--device rtlsdr needs pyrtlsdr with librtlsdr ({exc}); "
+                "install it with: pip install 'pyrtlsdr[lib]'"
+            ) from exc
+        # As rtl_sdr's tools do: a number below the device count is an index, else a serial
+        # (serials are often digits too, like the factory default 00000001).
+        kwargs: dict[str, Any] = {}
+        if self.device.isdigit() and int(self.device) < librtlsdr.rtlsdr_get_device_count():
+            kwargs["device_index"] = int(self.device)
+        elif self.device:
+            kwargs["serial_number"] = self.device
+        try:
+            sdr = RtlSdr(**kwargs)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"cannot open {self.description}: {exc}") from exc
+        s = self.settings
+        try:
+            sdr.sample_rate = s.sample_rate_hz
+            sdr.center_freq = s.center_freq_hz
+            if s.ppm:
+                sdr.freq_correction = s.ppm
+            sdr.gain = "auto" if s.gain_db is None else s.gain_db
+            # The dongle rounds the rate to what its resampler can do.
+            self.sample_rate_hz = float(sdr.sample_rate)
+        except OSError as exc:
+            sdr.close()
+            raise UserError(f"{self.description}: {exc}") from exc
+        self._sdr = sdr
+
+    def _produce(self) -> None:
+        def on_bytes(buffer: Any, _context: Any) -> None:
+            self._push_cu8(np.ctypeslib.as_array(buffer))
+
+        self._sdr.read_bytes_async(on_bytes, 2 * self.chunk_samples)
+        # librtlsdr's async loop returns by itself only when the dongle went away.
+        if not self._stop.is_set():
+            self._lost = f"{self.description} stopped delivering samples (unplugged?)"
+
+    def _interrupt(self) -> None:
+        # librtlsdr dereferences the device handle: never cancel one that is already closed.
+        with self._device_lock:
+            if self._sdr is not None:
+                self._sdr.cancel_read_async()
+
+    def _close(self) -> None:
+        with self._device_lock:
+            if self._sdr is not None:
+                self._sdr.close()
+                self._sdr = None
+
+
+# -- SoapySDR --------------------------------------------------------------------------------
+
+
+class SoapySource(LiveSource):
+    """Any SoapySDR device (Debian's python3-soapysdr); ``args`` like ``driver=rtlsdr``."""
+
+    def __init__(self, args: str, settings: TunerSettings, **kwargs: Any) -> None:
+        super().__init__(settings, **kwargs)
+        self.args = args
+        self.description = f"SoapySDR device '{args}'"
+        self._soapy: Any = None
+        self._device: Any = None
+        self._stream: Any = None
+
+    def _open(self) -> None:
+        try:
+            import SoapySDR
+        except ImportError as exc:
+            raise UserError(
+                "--device soapy needs the SoapySDR Python bindings: apt install python3-soapysdr "
+                "(a virtualenv must be created with --system-site-packages; see docs/live.md)"
+            ) from exc
+        self._soapy = SoapySDR
+        if not SoapySDR.Device.enumerate(self.args):
+            raise UserError(f"no {self.description} found")
+        rx = SoapySDR.SOAPY_SDR_RX
+        s = self.settings
+        try:
+            device = SoapySDR.Device(self.args)
+            device.setSampleRate(rx, 0, s.sample_rate_hz)
+            device.setFrequency(rx, 0, s.center_freq_hz)
+            if s.ppm:
+                device.setFrequencyCorrection(rx, 0, float(s.ppm))
+            device.setGainMode(rx, 0, s.gain_db is None)
+            if s.gain_db is not None:
+                device.setGain(rx, 0, s.gain_db)
+            self.sample_rate_hz = float(device.getSampleRate(rx, 0))
+            stream = device.setupStream(rx, SoapySDR.SOAPY_SDR_CF32)
+            device.activateStream(stream)
+        except RuntimeError as exc:
+            raise UserError(f"{self.description}: {exc}") from exc
+        self._device, self._stream = device, stream
+
+    def _produce(self) -> None:
+        soapy = self._soapy
+        buf = np.empty(self.chunk_samples, np.complex64)
+        filled = 0
+        timeout_us = 100_000
+        stalled_s = 0.0
+        while not self._stop.is_set() and self._lost is None:
+            result = self._device.readStream(
+                self._stream, [buf[filled:]], len(buf) - filled, timeoutUs=timeout_us
+            )
+            if result.ret == soapy.SOAPY_SDR_TIMEOUT:
+                stalled_s += timeout_us / 1e6
+                if stalled_s >= SOAPY_STALL_S:
+                    self._lost = f"{self.description} delivered no samples for {SOAPY_STALL_S:g} s"
+            elif result.ret == soapy.SOAPY_SDR_OVERFLOW:
+                pass  # samples lost inside the driver; it does not say how many
+            elif result.ret < 0:
+                self._lost = f"{self.description}: {soapy.errToStr(result.ret)}"
+            else:
+                stalled_s = 0.0
+                filled += result.ret
+                if filled == len(buf):
+                    self._push(buf.copy())
+                    filled = 0
+        if filled and self._lost is not None:
+            self._push(buf[:filled].copy())
+
+    def _close(self) -> None:
+        if self._device is not None:
+            self._device.deactivateStream(self._stream)
+            self._device.closeStream(self._stream)
+            self._device = None
+
+
+# -- choosing a source -----------------------------------------------------------------------
+
+
+def open_source(
+    device: str | None,
+    rtl_tcp: str | None,
+    settings: TunerSettings,
+    *,
+    buffer_s: float = DEFAULT_BUFFER_S,
+) -> LiveSource:
+    """The source named by ``--device rtlsdr[:INDEX|SERIAL]`` / ``soapy:ARGS`` or ``--rtl-tcp``
+    (not yet started). Raises UserError for a malformed name."""
+    if device and rtl_tcp:
+        raise UserError("give either --device or --rtl-tcp, not both")
+    if rtl_tcp:
+        host, port = parse_host_port(rtl_tcp, 1234)
+        return RtlTcpSource(host, port, settings, buffer_s=buffer_s)
+    kind, _, rest = (device or "rtlsdr").partition(":")
+    if kind == "rtlsdr":
+        return RtlSdrSource(rest, settings, buffer_s=buffer_s)
+    if kind == "soapy":
+        return SoapySource(rest, settings, buffer_s=buffer_s)
+    raise UserError(f"--device {device!r}: use rtlsdr[:INDEX|SERIAL] or soapy:ARGS")

@@ -1,0 +1,196 @@
+"""A live session: source -> receiver -> decoder -> outputs, built from a typed config.
+
+Used by ``wmbus listen`` and ``wmbus record`` (which adds a recorder through ``observe`` and
+``on_telegram``). Stopping (``LiveSession.stop``, e.g. from a signal handler) ends the source;
+what is queued is still decoded, outputs are flushed and closed. A device or server that goes
+away mid-stream ends the session the same way; the result says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from dsp.receiver import Receiver
+from dsp.types import IQChunk
+from protocol.decoder import Decoder
+from protocol.modes import ModeSpec
+from protocol.report import telegram_to_dict
+from protocol.telegram import Telegram
+from sdr.errors import UserError
+from sdr.io.sources import SourceStats, TunerSettings, open_source, parse_host_port
+from sdr.pipeline import DecodePipeline, modes_in_band
+from sdr.sinks.dedupe import Deduper
+from sdr.sinks.mqtt import DEFAULT_PORT, MqttSink, MqttStats
+from sdr.sinks.output import TelegramOutput
+
+EXIT_SOURCE_LOST = 1
+EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True, slots=True)
+class MqttConfig:
+    broker: str  # HOST[:PORT]
+    prefix: str
+    queue_limit: int
+    receiver_name: str | None  # None: the host name
+    ha_discovery: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LiveConfig:
+    """Everything a live session needs, parsed and checked (``check`` raises UserError)."""
+
+    tuner: TunerSettings
+    modes: tuple[ModeSpec, ...]
+    keys: dict[str, bytes] = field(repr=False)  # never printed
+    device: str | None = None  # rtlsdr[:INDEX|SERIAL] or soapy:ARGS
+    rtl_tcp: str | None = None  # HOST[:PORT]
+    buffer_s: float = 2.0
+    duration_s: float | None = None
+    json_output: bool = False
+    output_path: str | None = None  # None: stdout
+    dedupe_s: float | None = None
+    mqtt: MqttConfig | None = None
+
+    def __post_init__(self) -> None:
+        if self.duration_s is not None and self.duration_s <= 0:
+            raise UserError("--duration must be positive")
+        if self.buffer_s <= 0:
+            raise UserError("--buffer must be positive")
+        if self.dedupe_s is not None and self.dedupe_s < 0:
+            raise UserError("--dedupe must not be negative")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionResult:
+    telegrams: int
+    duplicates: int
+    sample_rate_hz: float
+    source: SourceStats
+    mqtt: MqttStats | None
+    interrupted: bool
+
+    @property
+    def exit_status(self) -> int:
+        if self.source.lost is not None:
+            return EXIT_SOURCE_LOST
+        return EXIT_INTERRUPTED if self.interrupted else 0
+
+    def summary(self) -> str:
+        s = self.source
+        parts = [
+            f"{self.telegrams} telegram(s)",
+            f"{s.samples_delivered / self.sample_rate_hz:.3f} s of samples",
+            f"{s.overflows} overflow(s) ({s.samples_dropped} samples dropped)",
+        ]
+        if self.duplicates:
+            parts.append(f"{self.duplicates} duplicate(s) dropped")
+        if self.mqtt is not None:
+            parts.append(f"MQTT {self.mqtt.delivered} delivered, {self.mqtt.dropped} dropped")
+        return ", ".join(parts)
+
+
+def open_mqtt(
+    config: MqttConfig, keys: dict[str, bytes], log: Callable[[str], None]
+) -> MqttSink:
+    host, port = parse_host_port(config.broker, DEFAULT_PORT)
+    return MqttSink(
+        host,
+        port,
+        config.prefix,
+        receiver=config.receiver_name,
+        ha_discovery=config.ha_discovery,
+        known_meter_ids=keys,
+        queue_limit=config.queue_limit,
+        log=log,
+    ).start()
+
+
+Observer = Callable[[Iterator[IQChunk]], Iterator[IQChunk]]
+
+
+class LiveSession:
+    """One session; ``run`` blocks until the source ends or ``stop`` is called."""
+
+    def __init__(self, config: LiveConfig, log: Callable[[str], None]) -> None:
+        self.config = config
+        self.log = log
+        self.source = open_source(
+            config.device, config.rtl_tcp, config.tuner, buffer_s=config.buffer_s
+        )
+        self.interrupted = False
+
+    def stop(self) -> None:
+        """End the session from another thread or a signal handler."""
+        self.interrupted = True
+        self.source.stop()
+
+    def _pipeline(self) -> tuple[DecodePipeline, tuple[ModeSpec, ...]]:
+        source = self.source
+        try:
+            inside = modes_in_band(
+                self.config.modes, source.sample_rate_hz, source.center_freq_hz,
+                "the tuned band", "received", lambda message: self.log(f"warning: {message}"),
+            )
+        except UserError:
+            source.stop()
+            raise
+        receiver = Receiver(source.sample_rate_hz, source.center_freq_hz, inside)
+        return DecodePipeline(receiver, Decoder(self.config.keys)), inside
+
+    def run(
+        self,
+        observe: Observer = lambda chunks: chunks,
+        on_telegram: Callable[[Telegram], None] = lambda telegram: None,
+    ) -> SessionResult:
+        """``observe`` sees every chunk on its way to the receiver (the recorder),
+        ``on_telegram`` every telegram kept after de-duplication."""
+        config, source = self.config, self.source
+        source.start()
+        pipeline, inside = self._pipeline()
+        deduper = Deduper(config.dedupe_s) if config.dedupe_s is not None else None
+        mqtt: MqttSink | None = None
+        kept = 0
+        try:
+            if config.mqtt is not None:
+                mqtt = open_mqtt(config.mqtt, config.keys, self.log)
+                mqtt.publish_event("started", source=source.description)
+            max_samples = None
+            if config.duration_s is not None:
+                max_samples = round(config.duration_s * source.sample_rate_hz)
+            self.log(f"receiving {','.join(m.name for m in inside)} from {source.description}")
+            with TelegramOutput(config.output_path, as_json=config.json_output) as output:
+                for result in pipeline.run(observe(source.chunks(max_samples))):
+                    if not isinstance(result, Telegram):
+                        continue
+                    if deduper is not None and not deduper.accept(result, _time_s(result)):
+                        continue
+                    kept += 1
+                    output.write(result)
+                    if mqtt is not None:
+                        mqtt.publish_telegram(telegram_to_dict(result))
+                    on_telegram(result)
+        finally:
+            source.stop()
+            source.join()
+            stats = source.stats()
+            mqtt_stats = _close_mqtt(mqtt, stats, kept)
+        duplicates = deduper.dropped if deduper else 0
+        return SessionResult(
+            kept, duplicates, source.sample_rate_hz, stats, mqtt_stats, self.interrupted
+        )
+
+
+def _time_s(telegram: Telegram) -> float:
+    burst = telegram.frame.burst
+    return burst.start_s if burst is not None else 0.0
+
+
+def _close_mqtt(mqtt: MqttSink | None, stats: SourceStats, kept: int) -> MqttStats | None:
+    if mqtt is None:
+        return None
+    if stats.lost is not None:
+        mqtt.publish_event("source_lost", reason=stats.lost)
+    mqtt.publish_event("stopped", telegrams=kept, overflows=stats.overflows)
+    return mqtt.close()
