@@ -20,7 +20,7 @@ from protocol.modes import C1, S1, T1, FrameFormat
 from protocol.types import Frame
 from sdr.io.files import IQFileInfo, probe_iq_file, read_iq_chunks
 from sdr.io.rtl433 import RTL433_SETUP, matches_frame, rtl433_path, run_rtl433, to_channel
-from sdr.io.writers import write_iq
+from sdr.io.writers import IQWriter, write_iq
 from sdr.sim.stream import (
     BurstSpec,
     ModeFormat,
@@ -114,17 +114,19 @@ def make_stream(
     chip_rate_error: float = 0.0,
     link_length: int = LINK_LENGTH,
     gap_s: tuple[float, float] = (1e-3, 5e-3),
+    sample_rate_hz: float = RATE_HZ,
 ) -> Stream:
-    """A cu8 recording at 2.4 Msps / 868.625 MHz with ``count`` telegrams of ``cases`` in turn."""
+    """A cu8 recording at ``sample_rate_hz`` / 868.625 MHz with ``count`` telegrams of ``cases``
+    in turn, written piece by piece (seconds at 20 Msps would take gigabytes at once)."""
     bursts: list[BurstSpec] = random_bursts(cases, count, rng, link_length, cfo_hz, chip_rate_error)
-    settings = StreamSettings.for_modes(cases, RATE_HZ, CENTER_HZ, ecn0_db)
-    segments, sent = [], []
-    for samples, telegram in render_stream(bursts, settings, rng, gap_s):
-        segments.append(samples)
-        if telegram is not None:
-            sent.append(telegram)
-    write_iq(path, np.concatenate(segments), "cu8")
-    return Stream(path, tuple(sent), probe_iq_file(path, None, RATE_HZ, CENTER_HZ))
+    settings = StreamSettings.for_modes(cases, sample_rate_hz, CENTER_HZ, ecn0_db)
+    sent = []
+    with IQWriter(path, "cu8") as writer:
+        for samples, telegram in render_stream(bursts, settings, rng, gap_s):
+            writer.write(samples)
+            if telegram is not None:
+                sent.append(telegram)
+    return Stream(path, tuple(sent), probe_iq_file(path, None, sample_rate_hz, CENTER_HZ))
 
 
 def read_samples(info: IQFileInfo) -> np.ndarray:

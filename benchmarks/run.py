@@ -15,13 +15,14 @@ if __package__ in (None, ""):  # ``python3 benchmarks/run.py``
 from benchmarks import false_frames, sensitivity, speed, tolerance
 from benchmarks.common import CASES, receiver_available
 
-NAMES = ("sensitivity", "tolerance", "speed", "memory", "noise", "fuzz", "survey")
+NAMES = ("sensitivity", "tolerance", "speed", "memory", "noise", "fuzz", "survey", "wrong_keys")
 REPO = Path(__file__).resolve().parents[1]
 
 # Benchmarks that are programs of their own: module and its arguments for (full, quick) runs.
 SUBPROGRAMS = {
     "fuzz": ("benchmarks.fuzz_protocol", ([], ["10000"])),
     "survey": ("benchmarks.survey_accuracy", ([], ["--seeds", "1"])),
+    "wrong_keys": ("benchmarks.wrong_keys", ([], ["100000", "--samples", "20000"])),
 }
 
 

@@ -43,6 +43,9 @@ ALL_MODES: tuple[ModeSpec, ...] = (S1, T1, C1)
 
 # Minimum preamble length in chips ("01" repeated n times, docs/protocol.md §1.1).
 MIN_PREAMBLE_CHIPS: dict[str, int] = {"S1": 2 * 279, "T1": 2 * 19, "C1": 2 * 16}
+# Chips of each mode's sync word (docs/protocol.md §1.1), the end of ModeSpec.sync_chips. C1's
+# 543D begins with "010101", which the preamble count above includes as well (header_chips).
+SYNC_WORD_CHIPS: dict[str, int] = {"S1": 18, "T1": 10, "C1": 16}
 POSTAMBLE = "0101"
 _PREAMBLE_TAIL = 6  # chips of the preamble already contained in ModeSpec.sync_chips
 
@@ -100,6 +103,10 @@ def modes_by_channel(modes: Iterable[ModeSpec]) -> dict[float, tuple[ModeSpec, .
     return {freq: tuple(group) for freq, group in groups.items()}
 
 
+def _preamble_chips(mode: ModeSpec, preamble_chips: int | None) -> int:
+    return MIN_PREAMBLE_CHIPS.get(mode.name, 32) if preamble_chips is None else preamble_chips
+
+
 def header_chips(
     mode: ModeSpec, frame_format: FrameFormat, preamble_chips: int | None = None
 ) -> str:
@@ -109,7 +116,7 @@ def header_chips(
     the sync word."""
     if frame_format not in mode.frame_formats:
         raise ValueError(f"mode {mode.name} has no frame format {frame_format}")
-    n_pre = MIN_PREAMBLE_CHIPS.get(mode.name, 32) if preamble_chips is None else preamble_chips
+    n_pre = _preamble_chips(mode, preamble_chips)
     if n_pre < _PREAMBLE_TAIL:
         raise ValueError(
             f"preamble of {n_pre} chips is shorter than the {_PREAMBLE_TAIL}-chip tail"
@@ -120,6 +127,13 @@ def header_chips(
     if mode.line_code is LineCode.NRZ:
         text += C1_MARKER_FORMAT_A if frame_format is FrameFormat.A else C1_MARKER_FORMAT_B
     return text
+
+
+def sync_word_chip(mode: ModeSpec, preamble_chips: int | None = None) -> int:
+    """Index of the sync word's first chip in ``header_chips``: where a received burst's
+    ``start_sample`` lies, since preambles differ from meter to meter."""
+    n_pre = _preamble_chips(mode, preamble_chips)
+    return n_pre - _PREAMBLE_TAIL + len(mode.sync_chips) - SYNC_WORD_CHIPS[mode.name]
 
 
 def burst_chip_count(

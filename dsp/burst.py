@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dsp.bandplan import SYNC_WORD_CHIPS
 from dsp.correction import correct
 from dsp.demod import (
     ChipTiming,
@@ -297,7 +298,9 @@ class BurstDecoder:
         if reading.shift:
             timing = timing.shifted(reading.shift)
         data_start = n_tmpl + len(reading.marker)
-        start_sample = self.geometry.input_sample(base + timing.t0)
+        # A burst starts at its sync word: the template ends with it, and preambles vary.
+        sync_at = n_tmpl - SYNC_WORD_CHIPS[mode.name]
+        start_sample = self._input_sample(base, timing, sync_at)
 
         def fail(reason: FailureReason, detail: str, quality: float) -> tuple[float, DecodeFailure]:
             return quality, DecodeFailure("phy", reason, f"{mode.name}: {detail}", start_sample)
@@ -336,9 +339,13 @@ class BurstDecoder:
             data=deframed.data,
             frame_format=reading.frame_format,
             mode=mode.name,
-            burst=self._burst(mode, tones, base, timing, chips, stop),
+            burst=self._burst(mode, tones, base, timing, chips, sync_at, stop),
             corrected_errors=fixed.corrections,
         )
+
+    def _input_sample(self, base: int, timing: ChipTiming, chip: int) -> int:
+        """Input stream sample at the start of template chip ``chip``."""
+        return self.geometry.input_sample(base + float(timing.time(np.float64(chip))))
 
     def _decide(
         self,
@@ -368,9 +375,12 @@ class BurstDecoder:
         base: int,
         timing: ChipTiming,
         chips: ToneCorrelations,
+        sync_at: int,
         stop: int,
     ) -> Burst:
-        """What the burst of data ``chips`` ending before chip ``stop`` looked like."""
+        """What the burst of data ``chips`` looked like: from its sync word's first chip,
+        ``sync_at``, to the end of its data, before chip ``stop`` (the postamble that may follow
+        carries nothing and its length varies)."""
         geometry = self.geometry
         # Ec/N0: per chip the sent tone's correlation holds the chip energy plus the noise of
         # one sample, the samples hold the chip energy plus all their noise, which the channel
@@ -389,8 +399,8 @@ class BurstDecoder:
         power = float(np.mean(np.abs(tones.y[max(a, 0) : b]) ** 2))
         return Burst(
             mode=mode.name,
-            start_sample=geometry.input_sample(base + float(timing.time(np.float64(0)))),
-            end_sample=geometry.input_sample(base + float(timing.time(np.float64(stop)))),
+            start_sample=self._input_sample(base, timing, sync_at),
+            end_sample=self._input_sample(base, timing, stop),
             sample_rate_hz=geometry.sample_rate_hz * geometry.decimation,
             freq_hz=mode.center_freq_hz,
             chip_rate_hz=geometry.sample_rate_hz / timing.chip_samples,

@@ -18,6 +18,7 @@ import scipy.signal
 
 _TARGET_FFT = 4096
 _DC_BINS = 1  # bins cleared on each side of 0 Hz
+_FAST_PRIMES = (2, 3, 5, 7, 11)  # the factors of scipy.fft.next_fast_len's (complex) sizes
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +35,24 @@ class ChannelPlan:
         return sample_rate_hz / self.decimation
 
 
-def _smooth235(n: int) -> bool:
-    for p in (2, 3, 5):
+def _smooth(n: int, primes: tuple[int, ...] = (2, 3, 5)) -> bool:
+    for p in primes:
         while n % p == 0:
             n //= p
     return n == 1
+
+
+def fast_decimation(limit: int) -> int:
+    """The largest decimation up to ``limit`` (at least 1) without a prime factor above 11.
+
+    FFT sizes are multiples of every channel's decimation, so a factor like 17 (6 Msps: S1's
+    channel needs at most 17) leaves only slow sizes and a large common multiple, which
+    lengthens the filter; the next smaller decimation costs a slightly higher channel rate.
+    """
+    decimation = max(1, limit)
+    while not _smooth(decimation, _FAST_PRIMES):
+        decimation -= 1
+    return decimation
 
 
 def _runs(bins: np.ndarray) -> list[tuple[int, int, int]]:
@@ -69,16 +83,17 @@ class Channelizer:
         # then a hop that keeps every channel's mixing phase the same in each block (no
         # per-block rotation), then sizes with only the factors 2, 3 and 5 (measurably faster
         # than 7 or 11).
-        sizes = [
-            n for n in range(smallest, 4 * smallest + 1, lcm) if scipy.fft.next_fast_len(n) == n
-        ]
+        multiples = range(smallest, 4 * smallest + 1, lcm)
+        # A decimation with a prime factor above 11 (see fast_decimation) leaves no fast size:
+        # then any multiple serves, at a slower FFT.
+        sizes = [n for n in multiples if scipy.fft.next_fast_len(n) == n] or list(multiples)
         geometries = [(n, self._overlap_for(channels, n, nominal, lcm)) for n in sizes]
         size, overlap = min(
             geometries,
             key=lambda g: (
                 self._misalignment(channels, g[0]),
                 not self._phase_locked(channels, g[0], g[1]),
-                not _smooth235(g[0]),
+                not _smooth(g[0]),
                 g[0],
             ),
         )

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dsp.bandplan import ALL_MODES, filter_half_width_hz, inside_stream, modes_by_channel
-from dsp.channelizer import Channelizer
+from dsp.channelizer import Channelizer, fast_decimation
 from dsp.noise_floor import NoiseFloor, exceedance_threshold
 from dsp.types import IQChunk
 from protocol.modes import ModeSpec
@@ -311,7 +311,9 @@ class OccupancyDetector:
                     f"channel {c.freq_hz / 1e6:.3f} MHz is outside the stream "
                     f"({center_freq_hz / 1e6:.3f} MHz ± {sample_rate_hz / 2e6:.3f} MHz)"
                 )
-        decimations = [max(1, int(sample_rate_hz // c.bandwidth_hz)) for c in self.channels]
+        decimations = [
+            fast_decimation(int(sample_rate_hz // c.bandwidth_hz)) for c in self.channels
+        ]
         self._bank = Channelizer(
             sample_rate_hz,
             [

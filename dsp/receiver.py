@@ -20,7 +20,7 @@ import numpy as np
 
 from dsp.bandplan import channel_offset_hz, covered_modes, filter_half_width_hz, modes_by_channel
 from dsp.burst import BurstDecoder, ChannelGeometry, Outcome, Rejection
-from dsp.channelizer import Channelizer, ChannelPlan
+from dsp.channelizer import Channelizer, ChannelPlan, fast_decimation
 from dsp.noise_floor import NoiseFloor, exceedance_threshold
 from dsp.sync import SyncCandidate, SyncDetector
 from dsp.types import IQChunk
@@ -244,7 +244,7 @@ class Receiver:
         specs = []
         for freq, group in groups.items():
             rate = max(_channel_rate(m) for m in group)
-            decimation = max(1, int(sample_rate_hz // rate))
+            decimation = fast_decimation(int(sample_rate_hz // rate))
             out_rate = sample_rate_hz / decimation
             specs.append((freq - center_freq_hz, decimation, 0.42 * out_rate))
         self._channelizer = Channelizer(sample_rate_hz, specs)

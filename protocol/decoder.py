@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 from protocol.afl import AFL_CI, parse_afl
 from protocol.crc import crc16
 from protocol.ell import ELL_LENGTHS, parse_ell
 from protocol.link import LINK_HEADER_LEN, check_frame, locate_frame, parse_link_header
-from protocol.manufacturers import DIEHL_DEFAULT_KEY, DiehlLayout
+from protocol.manufacturers import DIEHL_DEFAULT_KEY, PROPRIETARY_PAYLOADS, DiehlLayout
 from protocol.modes import FrameFormat
 from protocol.records import RecordsResult, expand_compact, format_signature_bytes, parse_records
 from protocol.security import FILLER, Opened, open_ell, open_tpl
@@ -103,6 +104,14 @@ class _Transport:
     @property
     def content(self) -> Content:
         return ci_info(self.tpl.ci).content  # type: ignore[union-attr]  # parsed, so known
+
+    @property
+    def checkable_records(self) -> bool:
+        """Whether the payload must read as records: its CI says so and the meter is not one
+        known to send a proprietary layout under such a CI."""
+        meter = self.tpl.address or self.telegram.link.address
+        known = (meter.manufacturer, meter.version, meter.device_type) in PROPRIETARY_PAYLOADS
+        return self.content is Content.RECORDS and not known
 
 
 class Decoder:
@@ -193,7 +202,7 @@ class Decoder:
         if not sn:
             return _Reached(telegram, rest)
         link = telegram.link.address
-        opened = open_ell(ell, sn, rest, link, self._key(link))
+        opened = open_ell(ell, sn, rest, link, self._key(link), partial(_reads_above_ell, telegram))
         layers.add(opened)
         if opened.failure is not None:
             return replace(telegram, error=opened.failure, payload=opened.payload)
@@ -301,9 +310,29 @@ def _tpl(at: _Reached) -> _Transport | Telegram:
     return _Transport(replace(at.telegram, tpl=tpl), tpl, at.rest, at.rest[after:])
 
 
+def _reads_above_ell(telegram: Telegram, rest: bytes) -> bool:
+    """Whether the bytes an ELL payload CRC covers read as the layers above it: a known CI with
+    a complete header and, when the TPL adds no encryption of its own, records up to the end.
+
+    A CRC that matches by chance (a wrong key's output or a ciphertext, one in 65,536) leaves
+    random bytes, which mostly do not (docs/protocol.md §6.5).
+    """
+    afl = _afl(_skip_nwl(_Reached(telegram, rest)))
+    if isinstance(afl, Telegram):  # a malformed AFL, or a fragment (which cannot be checked)
+        return afl.error is None or afl.error.reason is FailureReason.UNKNOWN_FORMAT
+    transport = _tpl(afl)
+    if isinstance(transport, Telegram):
+        return transport.error is None
+    if transport.tpl.security_mode == 0 and transport.checkable_records:
+        return parse_records(transport.payload).failure is None
+    return True
+
+
 def _open_transport(at: _Transport, meter: Address, key: bytes | None) -> Opened:
     """``open_tpl``, and the ways in that some meters need when it finds none."""
-    opened = open_tpl(at.tpl, at.telegram.afl, at.tpl_bytes, at.payload, meter, key)
+    records = at.checkable_records
+    opened = open_tpl(at.tpl, at.telegram.afl, at.tpl_bytes, at.payload, meter, key,
+                      records=records)
     if (
         opened.status is SecurityStatus.NO_KEY
         and at.telegram.link.layout is DiehlLayout.OMS
@@ -311,7 +340,8 @@ def _open_transport(at: _Transport, meter: Address, key: bytes | None) -> Opened
     ):
         # Diehl meters without an installer key use the published default key.
         with_default = open_tpl(
-            at.tpl, at.telegram.afl, at.tpl_bytes, at.payload, meter, DIEHL_DEFAULT_KEY
+            at.tpl, at.telegram.afl, at.tpl_bytes, at.payload, meter, DIEHL_DEFAULT_KEY,
+            records=records,
         )
         if with_default.status is SecurityStatus.DECRYPTED:
             flags = (*with_default.flags, "manufacturer_default_key")

@@ -33,6 +33,12 @@ DIEHL_MANUFACTURERS = frozenset({"DME", "HYD", "SAP", "EWT", "SPL"})
 DIEHL_DEFAULT_KEY = bytes.fromhex("51728910E66D83F8") * 2
 
 
+# Meters that send a proprietary layout after the fill bytes 2F 2F although their CI announces
+# records (wmbusmeters' apator162 driver): (manufacturer, version, device type). Nothing but the
+# 2F 2F can tell whether their key was right (docs/protocol.md §6.5).
+PROPRIETARY_PAYLOADS = frozenset({("APA", 0x05, 0x06), ("APA", 0x05, 0x07)})
+
+
 class DiehlLayout(StrEnum):
     OMS = "oms"  # standard frame
     SWAPPED = "swapped"  # A-field = version, type, id

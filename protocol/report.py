@@ -2,7 +2,9 @@
 
 Keys follow rtl_433's Wireless-MBus output where the meaning is the same (``model``, ``M``,
 ``id``, ``version``, ``type``, ``C``, ``CI``, ``AC``, ``ST``, ``CW``, integers as rtl_433
-prints them in JSON). Keys never appear: no structure here holds one.
+prints them in JSON). Keys never appear: no structure here holds one. Text from the air (LVAR
+text, plain-text units, anything in a failure's detail) reaches the readable text only through
+``printable``, so a telegram cannot send escape sequences to a terminal.
 """
 
 from __future__ import annotations
@@ -15,6 +17,14 @@ from protocol.telegram import AflHeader, EllHeader, HeaderKind, Telegram, TplHea
 from protocol.types import DecodeFailure, Record
 
 MODEL = "Wireless-MBus"
+# C0 controls, DEL and C1 controls (NEL, CSI, ...) as \xNN; ISO 8859-1 air text holds no others.
+_CONTROL_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters escaped (ESC as the four characters ``\\x1b``): safe
+    on a terminal, and one line."""
+    return text.translate(_CONTROL_ESCAPES)
 
 
 def failure_to_dict(failure: DecodeFailure) -> dict[str, Any]:
@@ -144,11 +154,11 @@ def _record_line(r: Record) -> str:
 
 
 def failure_summary(failure: DecodeFailure) -> str:
-    return f"error: {failure.reason} ({failure.stage}): {failure.detail}"
+    return printable(f"error: {failure.reason} ({failure.stage}): {failure.detail}")
 
 
 def telegram_summary(t: Telegram) -> str:
-    """Readable multi-line description of a telegram."""
+    """Readable multi-line description of a telegram, control characters escaped line by line."""
     a = t.link.address
     fmt = "no CRCs" if t.frame_format is None else f"format {t.frame_format}"
     mode = f", mode {t.frame.mode}" if t.frame.mode else ""
@@ -191,4 +201,4 @@ def telegram_summary(t: Telegram) -> str:
         lines.append(f"  payload: {t.payload.hex().upper()}")
     if t.error is not None:
         lines.append(f"  {failure_summary(t.error)}")
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)

@@ -80,8 +80,8 @@ class Burst:
     """Where and how a frame was heard."""
 
     mode: str
-    start_sample: int
-    end_sample: int
+    start_sample: int  # first sample of the sync word (preambles vary from meter to meter)
+    end_sample: int  # sample after the last data chip (the postamble, 2-8 chips, is not counted)
     sample_rate_hz: float
     freq_hz: float  # nominal channel centre
     chip_rate_hz: float  # measured

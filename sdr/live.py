@@ -8,6 +8,7 @@ away mid-stream ends the session the same way; the result says why.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -21,7 +22,7 @@ from sdr.errors import UserError
 from sdr.io.sources import SourceStats, TunerSettings, open_source, parse_host_port
 from sdr.pipeline import DecodePipeline, modes_in_band
 from sdr.sinks.dedupe import Deduper
-from sdr.sinks.mqtt import DEFAULT_PORT, MqttSink, MqttStats
+from sdr.sinks.mqtt import DEFAULT_PORT, DEFAULT_TLS_PORT, MqttSink, MqttStats
 from sdr.sinks.output import TelegramOutput
 
 EXIT_SOURCE_LOST = 1
@@ -30,11 +31,18 @@ EXIT_INTERRUPTED = 130
 
 @dataclass(frozen=True, slots=True)
 class MqttConfig:
-    broker: str  # HOST[:PORT]
+    broker: str  # HOST[:PORT]; the port is 8883 with TLS, else 1883
     prefix: str
     queue_limit: int
     receiver_name: str | None  # None: the host name
     ha_discovery: bool
+    username: str | None = None  # None: no login
+    password: str | None = field(default=None, repr=False)  # never printed
+    tls: ssl.SSLContext | None = None  # None: plain TCP
+
+    def __post_init__(self) -> None:
+        if self.queue_limit < 1:
+            raise UserError("--mqtt-queue must be at least 1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,14 +95,19 @@ class SessionResult:
         if self.duplicates:
             parts.append(f"{self.duplicates} duplicate(s) dropped")
         if self.mqtt is not None:
-            parts.append(f"MQTT {self.mqtt.delivered} delivered, {self.mqtt.dropped} dropped")
+            m = self.mqtt
+            parts.append(
+                f"MQTT {m.published} published, {m.delivered} delivered, {m.dropped} dropped"
+            )
         return ", ".join(parts)
 
 
 def open_mqtt(
     config: MqttConfig, keys: dict[str, bytes], log: Callable[[str], None]
 ) -> MqttSink:
-    host, port = parse_host_port(config.broker, DEFAULT_PORT)
+    host, port = parse_host_port(
+        config.broker, DEFAULT_PORT if config.tls is None else DEFAULT_TLS_PORT
+    )
     return MqttSink(
         host,
         port,
@@ -103,6 +116,9 @@ def open_mqtt(
         ha_discovery=config.ha_discovery,
         known_meter_ids=keys,
         queue_limit=config.queue_limit,
+        username=config.username,
+        password=config.password,
+        tls=config.tls,
         log=log,
     ).start()
 
@@ -117,7 +133,7 @@ class LiveSession:
         self.config = config
         self.log = log
         self.source = open_source(
-            config.device, config.rtl_tcp, config.tuner, buffer_s=config.buffer_s
+            config.device, config.rtl_tcp, config.tuner, buffer_s=config.buffer_s, log=log
         )
         self.interrupted = False
 
@@ -147,7 +163,7 @@ class LiveSession:
         """``observe`` sees every chunk on its way to the receiver (the recorder),
         ``on_telegram`` every telegram kept after de-duplication."""
         config, source = self.config, self.source
-        source.start()
+        source.start(config.duration_s)
         pipeline, inside = self._pipeline()
         deduper = Deduper(config.dedupe_s) if config.dedupe_s is not None else None
         mqtt: MqttSink | None = None
@@ -156,12 +172,9 @@ class LiveSession:
             if config.mqtt is not None:
                 mqtt = open_mqtt(config.mqtt, config.keys, self.log)
                 mqtt.publish_event("started", source=source.description)
-            max_samples = None
-            if config.duration_s is not None:
-                max_samples = round(config.duration_s * source.sample_rate_hz)
             self.log(f"receiving {','.join(m.name for m in inside)} from {source.description}")
             with TelegramOutput(config.output_path, as_json=config.json_output) as output:
-                for result in pipeline.run(observe(source.chunks(max_samples))):
+                for result in pipeline.run(observe(source.chunks())):
                     if not isinstance(result, Telegram):
                         continue
                     if deduper is not None and not deduper.accept(result, _time_s(result)):

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from sdr.errors import UserError
 
@@ -24,12 +26,32 @@ COMMANDS = {
 }
 
 
+DISTRIBUTION = "wmbus-sdr"  # the name in pyproject.toml
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line, ``wmbus CMD: error: ...``, like every other error of the command
+    line: the message names the option or argument; ``--help`` shows the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def version() -> str:
+    """The installed package's version (a source tree never installed has none)."""
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed; pip install -e .)"
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The ``wmbus`` parser with every subcommand, or with just ``only`` registered."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="wmbus",
         description="Wireless M-Bus receiver: decode, decrypt and survey 868 MHz meters.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name in COMMANDS.items():
         if only is None or name == only:
@@ -41,15 +63,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv and argv[0] in COMMANDS else None
     parser = build_parser(command)
-    if command is None:
-        args = parser.parse_args(argv)  # usage, --help, or an unknown command's error
-    else:
-        # The command's own parser reads options between positionals too
-        # (``wmbus telegram HEX --json HEX``), which the top-level parser cannot.
-        (subparsers,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        args = subparsers.choices[command].parse_intermixed_args(
-            argv[1:], argparse.Namespace(command=command)
-        )
+    try:
+        if command is None:
+            args = parser.parse_args(argv)  # usage, --help, --version, or an unknown command
+        else:
+            # The command's own parser reads options between positionals too
+            # (``wmbus telegram HEX --json HEX``), which the top-level parser cannot.
+            (subparsers,) = (
+                a for a in parser._actions if isinstance(a, argparse._SubParsersAction)
+            )
+            args = subparsers.choices[command].parse_intermixed_args(
+                argv[1:], argparse.Namespace(command=command)
+            )
+    except SystemExit as exc:  # argparse has printed help, the version or a usage error
+        return int(exc.code or 0)
     try:
         return int(args.func(args))
     except UserError as exc:

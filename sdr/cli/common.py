@@ -4,23 +4,39 @@ options into the library's typed configs. Nothing below ``sdr.cli`` sees an argp
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import TypeVar
 
 from dsp.bandplan import DEFAULT_CENTER_FREQ_HZ, DEFAULT_SAMPLE_RATE_HZ
 from protocol.modes import ModeSpec, parse_modes
 from sdr.errors import UserError
 from sdr.io.codecs import SAMPLE_FORMATS
-from sdr.io.names import parse_quantity
+from sdr.io.names import (
+    CENTER_FREQ_RANGE_HZ,
+    SAMPLE_RATE_RANGE_HZ,
+    format_quantity,
+    parse_quantity,
+)
 from sdr.io.sources import DEFAULT_BUFFER_S, TunerSettings
-from sdr.keys import load_keys
+from sdr.keys import KEYS_ENV, load_keys
+from sdr.limited_file import read_limited
 from sdr.live import LiveConfig, MqttConfig, SessionResult
-from sdr.sinks.mqtt import DEFAULT_PORT, DEFAULT_PREFIX, DEFAULT_QUEUE_LIMIT
+from sdr.sinks.mqtt import (
+    DEFAULT_PORT,
+    DEFAULT_PREFIX,
+    DEFAULT_QUEUE_LIMIT,
+    DEFAULT_TLS_PORT,
+    tls_context,
+)
 
 DEFAULT_MODES = "S1,T1,C1"
+MQTT_PASSWORD_ENV = "WMBUS_MQTT_PASSWORD"
+MAX_PASSWORD_FILE_BYTES = 4096  # the wrong file (``/dev/zero``) is not read to its end
 
 
 def say(command: str, line: str) -> None:
@@ -28,21 +44,42 @@ def say(command: str, line: str) -> None:
     print(f"wmbus {command}: {line}", file=sys.stderr, flush=True)
 
 
-def quantity_arg(text: str) -> float:
-    """``parse_quantity`` as an argparse ``type`` (bad values become usage errors)."""
-    try:
-        return parse_quantity(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
+Number = TypeVar("Number", int, float)
+
+
+def ranged_arg(
+    parse: Callable[[str], Number], low: float, high: float, what: str, *, low_open: bool = False
+) -> Callable[[str], Number]:
+    """An argparse ``type``: the value ``parse`` reads, if from ``low`` (excluded with
+    ``low_open``) to ``high``. Anything else, NaN and infinities included, is a usage error
+    (exit 2) in one line saying it must be ``what``, rather than a traceback further on."""
+
+    def convert(text: str) -> Number:
+        try:
+            value = parse(text)
+        except (ValueError, OverflowError) as exc:
+            raise argparse.ArgumentTypeError(f"must be {what}, not {text!r}") from exc
+        inside = low < value <= high if low_open else low <= value <= high  # NaN is never
+        if not inside:
+            raise argparse.ArgumentTypeError(f"must be {what}, not {text!r}")
+        return value
+
+    return convert
+
+
+def _quantity_arg(limits: tuple[float, float], what: str, example: str) -> Callable[[str], float]:
+    low, high = limits
+    span = f"{what} from {format_quantity(low)} to {format_quantity(high)}, e.g. {example}"
+    return ranged_arg(parse_quantity, low, high, span)
+
+
+rate_arg = _quantity_arg(SAMPLE_RATE_RANGE_HZ, "a sample rate", "2.4M")
+center_arg = _quantity_arg(CENTER_FREQ_RANGE_HZ, "a frequency", "868.625M")
+_gain_db = ranged_arg(float, -50.0, 100.0, "a gain in dB from -50 to 100, or auto")
 
 
 def gain_arg(text: str) -> float | None:
-    if text.strip().lower() == "auto":
-        return None
-    try:
-        return float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"gain must be dB or 'auto', not {text!r}") from exc
+    return None if text.strip().lower() == "auto" else _gain_db(text)
 
 
 def modes_arg(text: str) -> tuple[ModeSpec, ...]:
@@ -58,22 +95,34 @@ def add_key_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup)
         action="append",
         default=[],
         metavar="ID=KEY",
-        help="AES key of one meter, e.g. 76348799=28F64A24...; repeat for more meters",
+        help="AES key of one meter, e.g. 76348799=28F64A24...; repeat for more meters. "
+        f"Every user can read it in the process list: prefer --keys or {KEYS_ENV}",
     )
     parser.add_argument(
-        "--keys", metavar="FILE", help="text file of 'ID KEY' lines ('#' starts a comment)"
+        "--keys",
+        metavar="FILE",
+        help="text file of 'ID KEY' lines ('#' starts a comment), at most 1 MiB, readable by "
+        "you alone (chmod 600). Keys are also read from the environment variable "
+        f"{KEYS_ENV} (ID=KEY items separated by commas or spaces); --keys and then --key "
+        "win for the same meter",
     )
 
 
 def keys_from_args(args: argparse.Namespace) -> dict[str, bytes]:
-    """Keys of ``--keys FILE`` and then ``--key`` (which win for the same meter)."""
-    return load_keys(getattr(args, "keys", None), getattr(args, "key", None) or [])
+    """Keys of $WMBUS_KEYS, ``--keys FILE`` and ``--key`` (the later wins for the same meter);
+    warnings about them go to stderr."""
+    return load_keys(
+        getattr(args, "keys", None),
+        getattr(args, "key", None) or [],
+        env_text=os.environ.get(KEYS_ENV),
+        warn=lambda line: say(args.command, f"warning: {line}"),
+    )
 
 
 def add_recording_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of every command that decodes recordings: tuning, format, modes and keys."""
-    parser.add_argument("--rate", type=quantity_arg, help="sample rate, e.g. 2.4M or 2400000")
-    parser.add_argument("--center", type=quantity_arg, help="centre frequency, e.g. 868.625M")
+    parser.add_argument("--rate", type=rate_arg, help="sample rate, e.g. 2.4M or 2400000")
+    parser.add_argument("--center", type=center_arg, help="centre frequency, e.g. 868.625M")
     parser.add_argument("--format", choices=SAMPLE_FORMATS, help="sample format of raw files")
     parser.add_argument(
         "--modes",
@@ -82,7 +131,12 @@ def add_recording_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_key_arguments(parser)
     # Results never depend on the chunk size; tests use this option to prove it.
-    parser.add_argument("--chunk-samples", type=int, default=262_144, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--chunk-samples",
+        type=ranged_arg(int, 1, 1 << 24, "a whole number from 1 to 16777216"),
+        default=262_144,
+        help=argparse.SUPPRESS,
+    )
 
 
 def add_live_arguments(parser: argparse.ArgumentParser) -> None:
@@ -96,24 +150,32 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--rtl-tcp", metavar="HOST:PORT", help="an rtl_tcp server (port 1234)")
     src.add_argument(
         "--center",
-        type=quantity_arg,
+        type=center_arg,
         default=DEFAULT_CENTER_FREQ_HZ,
         help="centre frequency (default 868.625M: S1, T1 and C1 in one stream)",
     )
     src.add_argument(
-        "--rate", type=quantity_arg, default=DEFAULT_SAMPLE_RATE_HZ, help="sample rate (2.4M)"
+        "--rate", type=rate_arg, default=DEFAULT_SAMPLE_RATE_HZ, help="sample rate (2.4M)"
     )
     src.add_argument("--gain", type=gain_arg, default=None, help="tuner gain in dB, or auto")
-    src.add_argument("--ppm", type=int, default=0, help="frequency correction in ppm")
+    src.add_argument(
+        "--ppm",
+        type=ranged_arg(int, -1000, 1000, "a whole number from -1000 to 1000"),
+        default=0,
+        help="frequency correction in ppm",
+    )
     src.add_argument(
         "--buffer",
-        type=float,
+        type=ranged_arg(float, 0.0, 60.0, "seconds above 0, up to 60", low_open=True),
         default=DEFAULT_BUFFER_S,
         metavar="S",
         help="seconds of samples queued for a slow decoder before blocks are dropped (2)",
     )
     src.add_argument(
-        "--duration", type=float, metavar="S", help="stop after S seconds of samples"
+        "--duration",
+        type=ranged_arg(float, 0.0, 366 * 86400.0, "seconds above 0, up to a year", low_open=True),
+        metavar="S",
+        help="stop after S seconds of samples",
     )
     dec = parser.add_argument_group("decoding and output")
     dec.add_argument(
@@ -124,25 +186,59 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     dec.add_argument("--output", metavar="FILE", help="append telegrams to FILE, not stdout")
     dec.add_argument(
         "--dedupe",
-        type=float,
+        type=ranged_arg(float, 0.0, 86400.0, "seconds from 0 to 86400 (a day)"),
         metavar="SECONDS",
         help="drop a telegram heard again within SECONDS (repeaters, several modes)",
     )
     mq = parser.add_argument_group("MQTT")
     mq.add_argument(
-        "--mqtt", metavar="HOST[:PORT]", help=f"publish to a broker (port {DEFAULT_PORT})"
+        "--mqtt",
+        metavar="HOST[:PORT]",
+        help=f"publish to a broker (port {DEFAULT_PORT}, with --mqtt-tls {DEFAULT_TLS_PORT})",
     )
     mq.add_argument(
         "--mqtt-prefix", default=DEFAULT_PREFIX, help=f"topic prefix (default {DEFAULT_PREFIX})"
     )
     mq.add_argument(
         "--mqtt-queue",
-        type=int,
+        type=ranged_arg(int, 1, 10_000_000, "a count from 1 to 10,000,000"),
         default=DEFAULT_QUEUE_LIMIT,
         metavar="N",
-        help=f"messages kept while the broker is unreachable ({DEFAULT_QUEUE_LIMIT})",
+        help=f"messages kept while the broker is unreachable ({DEFAULT_QUEUE_LIMIT}); more are "
+        "dropped and counted, as are those still unacknowledged at exit",
     )
     mq.add_argument("--mqtt-name", help="this receiver's name in topics (default: host name)")
+    mq.add_argument(
+        "--mqtt-user",
+        metavar="NAME",
+        help="log in as NAME; the password comes from --mqtt-password-file or the environment "
+        f"variable {MQTT_PASSWORD_ENV}, never from the command line",
+    )
+    mq.add_argument(
+        "--mqtt-password-file",
+        metavar="FILE",
+        help=f"file holding the password of --mqtt-user on one line (wins over "
+        f"{MQTT_PASSWORD_ENV})",
+    )
+    mq.add_argument(
+        "--mqtt-tls",
+        action="store_true",
+        help="connect with TLS, checking the broker's certificate and host name",
+    )
+    mq.add_argument(
+        "--mqtt-ca",
+        metavar="FILE",
+        help="CA certificates (PEM) to check the broker's certificate with (default: the "
+        "system's)",
+    )
+    mq.add_argument(
+        "--mqtt-cert", metavar="FILE", help="client certificate (PEM), for brokers that ask"
+    )
+    mq.add_argument(
+        "--mqtt-key",
+        metavar="FILE",
+        help="unencrypted private key (PEM) of --mqtt-cert, unless that file holds it",
+    )
     mq.add_argument(
         "--ha-discovery",
         action="store_true",
@@ -150,13 +246,59 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def mqtt_config(args: argparse.Namespace) -> MqttConfig | None:
+    """The MQTT options as a config, None without ``--mqtt``; UserError for a bad value."""
+    if not args.mqtt:
+        return None
+    tls_files = (("--mqtt-ca", args.mqtt_ca), ("--mqtt-cert", args.mqtt_cert),
+                 ("--mqtt-key", args.mqtt_key))
+    for option, path in tls_files:
+        if path and not args.mqtt_tls:
+            raise UserError(f"{option} needs --mqtt-tls")
+    if args.mqtt_key and not args.mqtt_cert:
+        raise UserError("--mqtt-key needs --mqtt-cert")
+    if args.mqtt_password_file and not args.mqtt_user:
+        raise UserError("--mqtt-password-file needs --mqtt-user")
+    return MqttConfig(
+        args.mqtt,
+        args.mqtt_prefix,
+        args.mqtt_queue,
+        args.mqtt_name,
+        args.ha_discovery,
+        username=args.mqtt_user,
+        password=(
+            _mqtt_password(args.mqtt_password_file, args.command) if args.mqtt_user else None
+        ),
+        tls=tls_context(args.mqtt_ca, args.mqtt_cert, args.mqtt_key) if args.mqtt_tls else None,
+    )
+
+
+def _mqtt_password(path: str | None, command: str) -> str | None:
+    """The password of ``--mqtt-password-file``, else of the environment, else None. Never from
+    an argument (the process list shows those), and never in a message."""
+    if path is None:
+        return os.environ.get(MQTT_PASSWORD_ENV) or None
+    data = read_limited(
+        "--mqtt-password-file",
+        path,
+        MAX_PASSWORD_FILE_BYTES,
+        "a password file",
+        warn_shared=lambda line: say(command, f"warning: {line}"),
+    )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"--mqtt-password-file {path}: not UTF-8 text") from None
+    password = text.removesuffix("\n").removesuffix("\r")  # as `echo` or an editor leaves it
+    if not password:
+        raise UserError(f"--mqtt-password-file {path}: empty")
+    if "\n" in password or "\r" in password:
+        raise UserError(f"--mqtt-password-file {path}: expected the password on one line")
+    return password
+
+
 def live_config(args: argparse.Namespace) -> LiveConfig:
     """The session config of ``add_live_arguments``' options; UserError for a bad value."""
-    mqtt = None
-    if args.mqtt:
-        mqtt = MqttConfig(
-            args.mqtt, args.mqtt_prefix, args.mqtt_queue, args.mqtt_name, args.ha_discovery
-        )
     return LiveConfig(
         tuner=TunerSettings(args.center, args.rate, args.gain, args.ppm),
         modes=modes_arg(args.modes),
@@ -168,7 +310,7 @@ def live_config(args: argparse.Namespace) -> LiveConfig:
         json_output=args.json,
         output_path=args.output,
         dedupe_s=args.dedupe,
-        mqtt=mqtt,
+        mqtt=mqtt_config(args),
     )
 
 

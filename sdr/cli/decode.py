@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 
 from dsp.receiver import Receiver
 from protocol.decoder import Decoder
@@ -13,7 +14,7 @@ from protocol.modes import ModeSpec, parse_modes
 from protocol.telegram import Telegram
 from sdr.cli.common import add_recording_arguments, keys_from_args
 from sdr.errors import UserError
-from sdr.io.files import IQFileInfo, probe_iq_file, read_iq_chunks
+from sdr.io.files import IQFileInfo, NotARecording, probe_iq_file, read_iq_chunks
 from sdr.pipeline import DecodePipeline, DecodeStats, modes_in_band
 from sdr.progress import Progress
 from sdr.sinks.output import TelegramOutput, json_line
@@ -26,7 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Decode wM-Bus telegrams (S1, T1, C1 frame A and B) from IQ recordings. Sample rate "
             "and centre frequency come from SigMF metadata, from file-name tokens like "
-            "868.625M_2400k or _2M4_, or from --rate/--center, which win."
+            "868.625M_2400k or _2M4_, or from --rate/--center, which win. Each recording is "
+            "decoded once (both files of a SigMF pair may be given); paths that are no "
+            "recording (other extensions, directories) are skipped with a warning."
         ),
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="IQ file(s) or .sigmf-meta")
@@ -138,19 +141,24 @@ def run(args: argparse.Namespace) -> int:
         modes = parse_modes(args.modes)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
-    if args.chunk_samples < 1:
-        raise UserError("--chunk-samples must be at least 1")
     decoder = Decoder(keys_from_args(args))
     summary = DecodeSummary()
     status = 0
+    decoded: set[Path] = set()  # by metadata file: a shell glob names a SigMF pair twice
     with TelegramOutput(None, as_json=args.json) as output:
         for path in args.paths:
             try:
                 info = probe_iq_file(path, args.format, args.rate, args.center)
+            except NotARecording as exc:  # a glob's truth files, READMEs, directories
+                _warn(f"{exc} (skipped)")
+                continue
             except UserError as exc:
                 _error(str(exc))
                 status = 2
                 continue
+            if info.path.resolve() in decoded:
+                continue
+            decoded.add(info.path.resolve())
             if info.truncated:
                 _warn(f"{path}: ignoring a partial last sample ({info.trailing_bytes} byte(s))")
             try:
@@ -177,6 +185,9 @@ def run(args: argparse.Namespace) -> int:
                     f"({info.sample_rate_hz / 1e6:g} Msps at {info.center_freq_hz / 1e6:.3f} MHz)",
                     file=sys.stderr,
                 )
+    if not decoded and not status:
+        _error("none of the paths is a recording")
+        status = 2
     if args.stats:
         if args.json:
             print(json_line({"stats": summary.to_dict()}), file=sys.stderr)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 from types import FrameType
 
-from sdr.cli.common import quantity_arg
+from sdr.cli.common import center_arg, ranged_arg, rate_arg
 from sdr.errors import UserError
 from sdr.io.codecs import SAMPLE_FORMATS
 from sdr.io.files import probe_iq_file
-from sdr.io.rtltcp import ReplayServer
+from sdr.io.rtltcp import SEND_TIMEOUT_S, ReplayServer, format_host_port
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,25 +21,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="replay recordings as an rtl_tcp server",
         description=(
             "Serve recordings (any format 'wmbus decode' reads) as an rtl_tcp server: the "
-            "samples go out as cu8, as from a dongle. Clients are served one after another, each "
-            "from the start; at the end the connection is closed unless --loop. Tuning and rate "
-            "commands that the recording cannot honour are logged on stderr."
+            "samples go out as cu8 at their sample rate, as from a dongle, to each client from "
+            "the start; at the end the connection is closed unless --loop. A client asking for "
+            "another rate or centre gets the recording resampled and shifted; commands are "
+            "logged on stderr (rate-limited)."
         ),
     )
     parser.add_argument("paths", nargs="+", metavar="FILE", help="IQ file(s) or .sigmf-meta")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; ::1 for IPv6; others serve the network)",
+    )
     parser.add_argument(
         "--port", type=int, default=1234, help="TCP port (default 1234; 0 picks a free one)"
     )
     parser.add_argument("--loop", action="store_true", help="repeat the recordings endlessly")
     parser.add_argument(
-        "--realtime", action="store_true", help="send at the recording's sample rate"
+        "--fast",
+        action="store_true",
+        help="send as fast as clients read, not at the sample rate (clients that decode live "
+        "then drop blocks)",
     )
     parser.add_argument(
-        "--max-clients", type=int, metavar="N", help="exit after serving N clients"
+        "--send-timeout",
+        type=ranged_arg(float, 0, 3600, "seconds, more than 0 and at most 3600", low_open=True),
+        default=SEND_TIMEOUT_S,
+        metavar="S",
+        help=f"drop a client that takes no samples for S seconds (default {SEND_TIMEOUT_S:g})",
     )
-    parser.add_argument("--rate", type=quantity_arg, help="sample rate, e.g. 2.4M")
-    parser.add_argument("--center", type=quantity_arg, help="centre frequency, e.g. 868.625M")
+    parser.add_argument(
+        "--max-clients",
+        type=ranged_arg(int, 1, 1_000_000, "a whole number from 1 to 1000000"),
+        metavar="N",
+        help="exit after serving N clients",
+    )
+    parser.add_argument("--rate", type=rate_arg, help="sample rate, e.g. 2.4M")
+    parser.add_argument("--center", type=center_arg, help="centre frequency, e.g. 868.625M")
     parser.add_argument("--format", choices=SAMPLE_FORMATS, help="sample format of raw files")
     parser.set_defaults(func=run)
 
@@ -57,22 +76,23 @@ def run(args: argparse.Namespace) -> int:
             args.host,
             args.port,
             loop=args.loop,
-            realtime=args.realtime,
+            paced=not args.fast,
             max_clients=args.max_clients,
+            send_timeout_s=args.send_timeout,
             log=_log,
         )
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     except OSError as exc:
-        raise UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from exc
+        where = format_host_port(args.host, args.port)
+        raise UserError(f"cannot listen on {where}: {exc.strerror or exc}") from exc
 
     def on_term(signum: int, frame: FrameType | None) -> None:
         server.stop()
 
     signal.signal(signal.SIGTERM, on_term)
-    try:
+    # On Ctrl-C, serve() stops the server and its clients before it lets the interrupt out.
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve()
-    except KeyboardInterrupt:
-        server.stop()
     _log(f"stopped after {server.clients_served} client(s)")
     return 0

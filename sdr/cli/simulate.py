@@ -9,9 +9,9 @@ import numpy as np
 
 from dsp.bandplan import DEFAULT_CENTER_FREQ_HZ, DEFAULT_SAMPLE_RATE_HZ
 from protocol.modes import FrameFormat
-from sdr.cli.common import quantity_arg
-from sdr.errors import UserError
-from sdr.io.names import parse_name_tokens
+from sdr.cli.common import center_arg, ranged_arg, rate_arg
+from sdr.io.files import output_sample_format
+from sdr.io.names import NameHints, format_quantity, name_tokens, parse_name_tokens, tuned_name
 from sdr.sim.recording import truth_path, write_recording
 from sdr.sim.stream import StreamSettings, parse_mode_formats, random_bursts
 from sdr.sim.telegrams import SHORT_TPL_LEN
@@ -25,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Write OUT (.cu8, .cs8, .cs16, .cf32 or .sigmf-meta) with COUNT telegrams from the "
             "project's modulator in white noise, and OUT's .json truth file listing each "
             "telegram's frame and start sample. Rate and centre default to the file name's "
-            "tokens (e.g. sim_868.625M_2400k.cu8), else 2.4 Msps at 868.625 MHz."
+            "tokens (e.g. sim_868.625M_2400k.cu8), else 2.4 Msps at 868.625 MHz; a raw file "
+            "named without them gets them (out.cu8 is written as out_868.625M_2400k.cu8)."
         ),
     )
     parser.add_argument("out", metavar="OUT", help="output recording (or directory, --scenario)")
@@ -33,16 +34,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--mode", default="T1", help="mode(s), comma separated: S1, T1, C1, C1-A, C1-B (default T1)"
     )
     parser.add_argument(
-        "--ecn0", type=float, help="chip energy over noise density Ec/N0, dB (default: no noise)"
+        "--ecn0",
+        type=ranged_arg(float, -30.0, 100.0, "dB from -30 to 100"),
+        help="chip energy over noise density Ec/N0, dB (default: no noise)",
     )
-    parser.add_argument("--count", type=int, default=10, help="number of telegrams (default 10)")
-    parser.add_argument("--cfo", type=float, default=0.0, help="carrier offset, Hz")
-    parser.add_argument("--rate-error", type=float, default=0.0, help="chip-rate error, fraction")
+    parser.add_argument(
+        "--count",
+        type=ranged_arg(int, 0, 100_000, "a whole number from 0 to 100000"),
+        default=10,
+        help="number of telegrams (default 10)",
+    )
+    parser.add_argument(
+        "--cfo",
+        type=ranged_arg(float, -500e3, 500e3, "hertz from -500000 to 500000"),
+        default=0.0,
+        help="carrier offset, Hz",
+    )
+    parser.add_argument(
+        "--rate-error",
+        type=ranged_arg(float, -0.5, 0.5, "a fraction from -0.5 to 0.5"),
+        default=0.0,
+        help="chip-rate error, fraction",
+    )
     parser.add_argument("--format", choices=("A", "B"), default="A", help="C1 frame format")
-    parser.add_argument("--rate", type=quantity_arg, help="sample rate (default: name or 2.4M)")
-    parser.add_argument("--center", type=quantity_arg, help="centre (default: name or 868.625M)")
-    parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    parser.add_argument("--length", type=int, help="link frame length in bytes without CRCs")
+    parser.add_argument("--rate", type=rate_arg, help="sample rate (default: name or 2.4M)")
+    parser.add_argument("--center", type=center_arg, help="centre (default: name or 868.625M)")
+    parser.add_argument(
+        "--seed",
+        type=ranged_arg(int, 0, 2**64 - 1, "a whole number from 0 to 2**64 - 1"),
+        default=1,
+        help="random seed (default 1)",
+    )
+    parser.add_argument(
+        "--length",
+        type=ranged_arg(int, SHORT_TPL_LEN, 246, f"a whole number from {SHORT_TPL_LEN} to 246"),
+        help="link frame length in bytes without CRCs",
+    )
     parser.add_argument("--scenario", metavar="FILE.toml", help="building scenario (OUT = dir)")
     parser.set_defaults(func=run)
 
@@ -50,10 +77,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.scenario:
         return run_scenario(args.scenario, args.out)
-    if args.count < 0:
-        raise UserError("--count must not be negative")
-    if args.length is not None and not SHORT_TPL_LEN <= args.length <= 246:
-        raise UserError(f"--length must be between {SHORT_TPL_LEN} and 246 bytes")
     out = Path(args.out)
     hints = parse_name_tokens(out.name)
     mode_formats = parse_mode_formats(args.mode, FrameFormat(args.format))
@@ -63,6 +86,12 @@ def run(args: argparse.Namespace) -> int:
         args.center or hints.center_freq_hz or DEFAULT_CENTER_FREQ_HZ,
         args.ecn0,
     )
+    rate, center = settings.sample_rate_hz, settings.center_freq_hz
+    fmt = output_sample_format(out)
+    # A raw file's name is all that says its tuning (SigMF has metadata): give it the tokens.
+    named = fmt not in (None, "sigmf") and hints == NameHints()
+    if named:
+        out = tuned_name(out.with_suffix(""), center, rate, fmt)
     rng = np.random.default_rng(args.seed)
     bursts = random_bursts(mode_formats, args.count, rng, args.length, args.cfo, args.rate_error)
     generator = {
@@ -78,11 +107,13 @@ def run(args: argparse.Namespace) -> int:
     }
     sent = write_recording(out, bursts, settings, rng, generator)
     print(f"wrote {out} ({len(sent)} telegrams) and {truth_path(out)}")
-    if hints.sample_rate_hz is None or hints.center_freq_hz is None:
+    if named:
+        print(f"note: named {out.name} so that decode and rtl_433 read rate and centre from it")
+    if fmt != "sigmf" and parse_name_tokens(out.name) != NameHints(rate, center):
         print(
-            f"note: the name does not say rate and centre; decode with --rate "
-            f"{settings.sample_rate_hz:g} --center {settings.center_freq_hz:g}, or name it like "
-            "sim_868.625M_2400k.cu8"
+            f"note: the name does not say this rate and centre; decode with --rate "
+            f"{format_quantity(rate)} --center {format_quantity(center)}, or name it like "
+            f"sim{name_tokens(center, rate)}.cu8"
         )
     return 0
 

@@ -97,8 +97,6 @@ def survey_inputs(args: argparse.Namespace) -> Survey:
         parse_modes(args.modes)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
-    if args.chunk_samples < 1:
-        raise UserError("--chunk-samples must be at least 1")
     decoder = Decoder(keys_from_args(args))
     inputs = [_load(p, label, args, decoder) for p, label in zip(args.inputs, labels, strict=True)]
     return build_survey(inputs)

@@ -7,10 +7,14 @@ arguments (which win), SigMF metadata, or rtl_433-style tokens in the file name.
 
 from __future__ import annotations
 
+import json
+import math
+import reprlib
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sigmf
 from sigmf.error import SigMFError
@@ -27,7 +31,17 @@ from sdr.io.codecs import (
     SIGMF_META_EXT,
     decode_samples,
 )
-from sdr.io.names import parse_name_tokens
+from sdr.io.names import (
+    CENTER_FREQ_RANGE_HZ,
+    SAMPLE_RATE_RANGE_HZ,
+    format_quantity,
+    parse_name_tokens,
+)
+
+
+class NotARecording(UserError):
+    """The path is no recording at all (a directory, a file of unknown extension): a caller
+    given a shell glob may skip it, where a broken recording is an error."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,32 +98,82 @@ class _SigMFFacts:
     center_freq_hz: float | None
 
 
+def _sigmf_sections(meta_path: Path) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    """The ``global`` object and the first capture (empty without one) of a metadata file."""
+    try:
+        meta = json.loads(meta_path.read_bytes())
+    except OSError as exc:
+        raise UserError(f"{meta_path}: cannot read ({exc.strerror or exc})") from exc
+    except (ValueError, RecursionError) as exc:  # not JSON, or nested deeper than json can go
+        raise UserError(f"{meta_path}: unreadable SigMF metadata ({exc})") from exc
+    glob = meta.get("global") if isinstance(meta, dict) else None
+    captures = meta.get("captures", []) if isinstance(meta, dict) else None
+    if not (
+        isinstance(glob, dict)
+        and isinstance(captures, list)
+        and all(isinstance(c, dict) for c in captures)
+    ):
+        raise UserError(
+            f"{meta_path}: unreadable SigMF metadata (no 'global' object and 'captures' list)"
+        )
+    return glob, captures[0] if captures else {}
+
+
+def _meta_number(
+    section: Mapping[str, Any], key: str, meta_path: Path, whole: bool = False
+) -> int | float | None:
+    """``section[key]``: None when absent, else a finite number (an integer with ``whole``);
+    text, NaN, infinities or ``true`` are a one-line error naming the field."""
+    value = section.get(key)
+    if value is None:
+        return None
+    kind: type | tuple[type, ...] = int if whole else (int, float)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, kind)
+        or (isinstance(value, float) and not math.isfinite(value))
+    ):
+        wanted = "an integer" if whole else "a finite number"
+        raise UserError(f"{meta_path}: {key} is {reprlib.repr(value)}, not {wanted}")
+    return value
+
+
 def _read_sigmf_meta(meta_path: Path) -> _SigMFFacts:
     if not meta_path.is_file():
         raise UserError(f"{meta_path}: no such file")
+    # The fields read here are checked first: the sigmf package takes them on trust.
+    glob, capture = _sigmf_sections(meta_path)
+    channels = _meta_number(glob, sigmf.NUM_CHANNELS_KEY, meta_path, whole=True)
+    if channels is not None and channels != 1:
+        raise UserError(f"{meta_path}: {reprlib.repr(channels)} channels; only 1 is supported")
+    trailing = _meta_number(glob, sigmf.TRAILING_BYTES_KEY, meta_path, whole=True) or 0
+    if trailing < 0:
+        raise UserError(f"{meta_path}: {sigmf.TRAILING_BYTES_KEY} is negative")
+    datatype = glob.get(sigmf.DATATYPE_KEY)
+    if not isinstance(datatype, str):
+        raise UserError(
+            f"{meta_path}: {sigmf.DATATYPE_KEY} is {reprlib.repr(datatype)}, not a type name"
+        )
+    rate = _meta_number(glob, sigmf.SAMPLE_RATE_KEY, meta_path)
+    center = _meta_number(capture, sigmf.FREQUENCY_KEY, meta_path)
     try:
         with warnings.catch_warnings():
             # sigmf warns about partial samples; probe_iq_file reports them itself.
             warnings.simplefilter("ignore")
             handle = sigmf.fromfile(meta_path, skip_checksum=True)
-    except (SigMFError, ValueError, KeyError, OSError) as exc:
+    # What else the package trips over in metadata it does not validate.
+    except (SigMFError, LookupError, TypeError, ValueError, AttributeError, OSError) as exc:
         raise UserError(f"{meta_path}: unreadable SigMF metadata ({exc})") from exc
     if handle.data_file is None:
         raise UserError(f"{meta_path}: SigMF dataset file is missing")
-    if handle.num_channels != 1:
-        raise UserError(f"{meta_path}: {handle.num_channels} channels; only 1 is supported")
-    datatype = str(handle.get_global_field(sigmf.DATATYPE_KEY))
-    rate = handle.get_global_field(sigmf.SAMPLE_RATE_KEY)
-    captures = handle.get_captures()
-    center = captures[0].get(sigmf.FREQUENCY_KEY) if captures else None
     return _SigMFFacts(
         data_path=Path(handle.data_file),
         data_offset_bytes=int(getattr(handle, "data_offset", 0)),
-        trailing_bytes_declared=int(handle.get_global_field(sigmf.TRAILING_BYTES_KEY, 0)),
+        trailing_bytes_declared=trailing,
         sample_format=FORMAT_OF_SIGMF.get(datatype.lower()),
         datatype=datatype,
-        sample_rate_hz=float(rate) if rate is not None else None,
-        center_freq_hz=float(center) if center is not None else None,
+        sample_rate_hz=None if rate is None else float(rate),
+        center_freq_hz=None if center is None else float(center),
     )
 
 
@@ -147,8 +211,8 @@ def _locate(path: Path, sample_format: str | None) -> _Located:
         facts.data_offset_bytes,
         facts.trailing_bytes_declared,
         sample_format or facts.sample_format,
-        facts.sample_rate_hz or hints.sample_rate_hz,
-        facts.center_freq_hz or hints.center_freq_hz,
+        hints.sample_rate_hz if facts.sample_rate_hz is None else facts.sample_rate_hz,
+        hints.center_freq_hz if facts.center_freq_hz is None else facts.center_freq_hz,
         is_sigmf=True,
     )
 
@@ -170,17 +234,17 @@ def probe_iq_file(
     found = _locate(Path(path), sample_format)
     path, data_path, fmt = found.path, found.data_path, found.sample_format
     if data_path.is_dir():
-        raise UserError(f"{data_path}: is a directory")
+        raise NotARecording(f"{data_path}: is a directory")
     if not data_path.is_file():
         raise UserError(f"{data_path}: no such file")
     if fmt is None:
-        raise UserError(
+        raise NotARecording(
             f"{path}: unknown sample format (extension {path.suffix or 'missing'!r}); "
             f"give --format {'|'.join(SAMPLE_FORMATS)}"
         )
     rate = sample_rate_hz if sample_rate_hz is not None else found.sample_rate_hz
     center = center_freq_hz if center_freq_hz is not None else found.center_freq_hz
-    if rate is None or rate <= 0:
+    if rate is None:
         raise UserError(
             f"{path}: sample rate unknown; give --rate (or name the file like ..._2400k.cu8)"
         )
@@ -189,6 +253,15 @@ def probe_iq_file(
             f"{path}: centre frequency unknown; give --center (or name the file like "
             "..._868.625M_2400k.cu8)"
         )
+    for what, value, (low, high), option in (
+        ("sample rate", rate, SAMPLE_RATE_RANGE_HZ, "--rate"),
+        ("centre frequency", center, CENTER_FREQ_RANGE_HZ, "--center"),
+    ):
+        if not low <= value <= high:
+            raise UserError(
+                f"{path}: {what} {value:g} is not from {format_quantity(low)} to "
+                f"{format_quantity(high)}; give {option}"
+            )
     size = data_path.stat().st_size - found.data_offset_bytes - found.trailing_bytes_declared
     if size <= 0:
         raise UserError(f"{data_path}: file is empty")

@@ -15,6 +15,11 @@ _SCALE = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9}
 # Without an explicit Hz/sps unit, a value is a centre frequency when it is at least this large:
 # sample rates of SDR dongles stay below it and the tuners cannot tune that low.
 _FREQUENCY_THRESHOLD_HZ = 30e6
+# Plausible values, for every SDR and tuner of the band (the receiver decodes from 0.25 to
+# 100 Msps; its tests cover 0.9 to 20); outside them a value is a mistake (2.4 for 2.4M, corrupt
+# metadata) rather than a radio, and would only fail later, or exhaust memory.
+SAMPLE_RATE_RANGE_HZ = (100e3, 100e6)
+CENTER_FREQ_RANGE_HZ = (1e6, 10e9)
 
 
 def _quantity(match: re.Match[str]) -> tuple[float, str] | None:
@@ -70,6 +75,12 @@ def parse_name_tokens(name: str) -> NameHints:
 def _number(value: float) -> str:
     """Up to 6 decimals without trailing zeros: 868.625, 2400, 868.95."""
     return f"{value:.6f}".rstrip("0").rstrip(".")
+
+
+def format_quantity(value: float) -> str:
+    """``2.4M``, ``868.625M``, ``10G``: a rate or frequency as ``parse_quantity`` reads it."""
+    scale, unit = (1e9, "G") if abs(value) >= 1e9 else (1e6, "M")
+    return f"{_number(value / scale)}{unit}"
 
 
 def name_tokens(center_freq_hz: float, sample_rate_hz: float) -> str:

@@ -14,12 +14,11 @@ import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import resample_poly
 
+from dsp.retune import Retuner
 from protocol.modes import MODES
 
 
@@ -115,8 +114,5 @@ def to_channel(
     target_rate_hz: float,
 ) -> np.ndarray:
     """Shift the channel at ``offset_hz`` (relative to the stream centre) to 0 Hz and resample."""
-    n = np.arange(len(samples), dtype=np.float64)
-    shifted = samples * np.exp(-2j * np.pi * offset_hz / sample_rate_hz * n)
-    ratio = Fraction(target_rate_hz / sample_rate_hz).limit_denominator(1000)
-    out = resample_poly(shifted, ratio.numerator, ratio.denominator)
-    return out.astype(np.complex64)
+    retuner = Retuner(sample_rate_hz, target_rate_hz, -offset_hz)
+    return np.concatenate([retuner.process(samples), retuner.flush()])

@@ -9,6 +9,8 @@ parameter, at any time, while the server streams unsigned 8-bit interleaved I/Q 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import math
 import socket
 import struct
 import threading
@@ -17,6 +19,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
+import numpy as np
+
+from dsp.retune import Retuner, rate_ratio
 from sdr.io.codecs import encode_samples
 from sdr.io.files import IQFileInfo, read_iq_chunks
 
@@ -28,6 +33,22 @@ COMMAND_BYTES = _COMMAND.size
 
 # How long a client gets to close its end after the recordings ended.
 CLOSE_TIMEOUT_S = 5.0
+# A client that takes no samples for this long is dropped (it would hold its thread forever).
+SEND_TIMEOUT_S = 10.0
+# Clients served at once; more are refused. Connections waiting to be accepted: the backlog.
+MAX_CLIENTS_AT_ONCE = 32
+BACKLOG = 32
+# Log lines let through per second for each client and for the whole server; a client sending
+# commands as fast as it can must not grow the log faster than this.
+CLIENT_LOG_LINES_PER_S = 10
+SERVER_LOG_LINES_PER_S = 100
+# Streaming starts once the client's first commands (its tuning) have stopped coming for
+# SETTLE_QUIET_S, or after SETTLE_MAX_S at the latest.
+SETTLE_QUIET_S = 0.2
+SETTLE_MAX_S = 1.0
+# Sample rates librtlsdr accepts (Hz, inclusive).
+RTL2832_RATES_HZ = ((225_001, 300_000), (900_001, 3_200_000))
+RTL2832_RATES = "0.225–0.3 or 0.9–3.2 Msps"
 # Tuner type numbers of librtlsdr's ``enum rtlsdr_tuner``.
 TUNER_R820T = 5
 # The R820T reports 29 gain steps; clients use the count to size gain sliders.
@@ -156,6 +177,61 @@ class RtlTcpClient:
         self._sock.close()
 
 
+def format_host_port(host: str, port: int) -> str:
+    """``HOST:PORT`` with an IPv6 address in brackets, the way ``--rtl-tcp`` reads it."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def is_loopback(address: str) -> bool:
+    """True for an address only this machine reaches (127.0.0.0/8, ::1)."""
+    try:
+        return ipaddress.ip_address(address.partition("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+class RateLimitedLog:
+    """Passes at most ``per_second`` lines in any second; the lines held back are counted and
+    reported as one line when the next second's first line comes, or at ``close``. Chained
+    limiters (per client, then for the whole server) each count what they hold back, so every
+    line is either logged or counted exactly once."""
+
+    def __init__(
+        self,
+        log: Callable[[str], None],
+        per_second: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._log = log
+        self.per_second = per_second
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._window_start = -math.inf
+        self._passed = 0
+        self._held = 0
+
+    def __call__(self, line: str) -> None:
+        with self._lock:
+            now = self._clock()
+            if now - self._window_start >= 1.0:
+                self._window_start, self._passed = now, 0
+                self._report()
+            if self._passed < self.per_second:
+                self._passed += 1
+                self._log(line)
+            else:
+                self._held += 1
+
+    def close(self) -> None:
+        with self._lock:
+            self._report()
+
+    def _report(self) -> None:
+        if self._held:
+            self._log(f"… {self._held} more line(s) suppressed")
+            self._held = 0
+
+
 def _mhz(freq_hz: float) -> str:
     return f"{freq_hz / 1e6:.6g} MHz"
 
@@ -164,13 +240,26 @@ def _msps(rate_hz: float) -> str:
     return f"{rate_hz / 1e6:.6g} Msps"
 
 
+def _band(center_freq_hz: float, low_hz: float, high_hz: float) -> str:
+    return f"{(center_freq_hz + low_hz) / 1e6:.6g}–{(center_freq_hz + high_hz) / 1e6:.6g} MHz"
+
+
+def rtl2832_rate(rate_hz: float) -> bool:
+    """Whether librtlsdr accepts a sample rate (it refuses others and keeps the old one)."""
+    return any(low <= rate_hz <= high for low, high in RTL2832_RATES_HZ)
+
+
 class ReplayServer:
     """An rtl_tcp server whose "dongle" plays recordings.
 
-    Clients are served one after another, each from the start of the playlist. Commands are
-    answered with a log line: tuning or rate requests the recordings cannot honour say so
-    (samples are sent unchanged), gain commands are acknowledged as having no effect. At the end
-    of the playlist the connection is closed unless ``loop`` is set.
+    Every client is served from the start of the playlist in threads of its own, so a client
+    that stops reading holds up nobody else: after ``send_timeout_s`` without progress it is
+    dropped. Like a radio, the stream is paced at its sample rate unless ``paced`` is False, and
+    it follows the client's tuning: a rate or centre other than the recording's gets the
+    recording resampled and shifted (``dsp.retune``); what the asked band holds beyond the
+    recording is empty, and a rate an RTL2832 cannot do is refused, as librtlsdr refuses it.
+    Log lines are rate-limited per client and for the whole server. At the end of the playlist
+    the connection is closed unless ``loop`` is set.
     """
 
     def __init__(
@@ -180,8 +269,9 @@ class ReplayServer:
         port: int = 1234,
         *,
         loop: bool = False,
-        realtime: bool = False,
+        paced: bool = True,
         max_clients: int | None = None,
+        send_timeout_s: float = SEND_TIMEOUT_S,
         chunk_samples: int = 65_536,
         log: Callable[[str], None] = lambda line: None,
     ) -> None:
@@ -203,110 +293,266 @@ class ReplayServer:
         self.sample_rate_hz = first.sample_rate_hz
         self.center_freq_hz = first.center_freq_hz
         self.loop = loop
-        self.realtime = realtime
+        self.paced = paced
         self.max_clients = max_clients
+        self.send_timeout_s = send_timeout_s
         self.chunk_samples = chunk_samples
-        self.log = log
+        self.log = RateLimitedLog(log, SERVER_LOG_LINES_PER_S)
         self.clients_served = 0
         self._stop = threading.Event()
-        self._listener = socket.create_server((host, port), backlog=4)
+        # Reentrant: stop() may run in a signal handler that interrupted the accepting thread.
+        self._lock = threading.RLock()
+        self._clients: set[_Client] = set()
+        self._threads: list[threading.Thread] = []
+        family, _, _, _, sockaddr = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        self._listener = socket.create_server(sockaddr[:2], family=family, backlog=BACKLOG)
         self.address: tuple[str, int] = self._listener.getsockname()[:2]
 
+    def recorded_band(self) -> str:
+        half = self.sample_rate_hz / 2
+        return _band(self.center_freq_hz, -half, half)
+
     def serve(self) -> None:
-        """Accept and serve clients until ``stop()`` or ``max_clients`` have been served."""
+        """Accept and serve clients until ``stop()``, or until ``max_clients`` have been
+        accepted and all of them served."""
+        if not is_loopback(self.address[0]):
+            self.log(
+                f"warning: {self.address[0]} is not a loopback address: the recordings are "
+                "served to the network"
+            )
         self.log(
             f"serving {len(self.files)} recording(s) at {_mhz(self.center_freq_hz)}, "
-            f"{_msps(self.sample_rate_hz)} on {self.address[0]}:{self.address[1]}"
+            f"{_msps(self.sample_rate_hz)} on {format_host_port(*self.address)}"
         )
         try:
-            while not self._stop.is_set() and (
-                self.max_clients is None or self.clients_served < self.max_clients
-            ):
-                try:
-                    conn, peer = self._listener.accept()
-                except OSError:
-                    if self._stop.is_set():
-                        break
-                    raise
-                with conn:
-                    self._serve_client(conn, f"{peer[0]}:{peer[1]}")
-                self.clients_served += 1
+            self._accept()
+        except BaseException:
+            self.stop()
+            raise
         finally:
             self._listener.close()
+            for thread in self._threads:
+                thread.join()
+            self.log.close()
+
+    def _accept(self) -> None:
+        accepted = 0
+        while not self._stop.is_set() and (self.max_clients is None or accepted < self.max_clients):
+            try:
+                conn, peer = self._listener.accept()
+            except OSError:
+                if self._stop.is_set():
+                    break
+                raise
+            name = format_host_port(*peer[:2])
+            with self._lock:
+                busy = len(self._clients) >= MAX_CLIENTS_AT_ONCE
+                if not busy:
+                    client = _Client(self, conn, name)
+                    self._clients.add(client)
+            if busy:
+                self.log(f"client {name} refused: {MAX_CLIENTS_AT_ONCE} clients are being served")
+                conn.close()
+                continue
+            accepted += 1
+            self.log(f"client {name} connected")
+            thread = threading.Thread(
+                target=self._run_client, args=(client,), daemon=True, name=f"rtltcp {name}"
+            )
+            thread.start()
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+
+    def _run_client(self, client: _Client) -> None:
+        try:
+            client.run()
+        finally:
+            with self._lock:
+                self._clients.discard(client)
+                self.clients_served += 1
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def wait(self, seconds: float) -> None:
+        """Sleep, but wake up when the server stops."""
+        self._stop.wait(seconds)
 
     def stop(self) -> None:
         self._stop.set()
         with contextlib.suppress(OSError):
             self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
+        with self._lock:
+            clients = list(self._clients)
+        for client in clients:
+            client.interrupt()
 
-    def _serve_client(self, conn: socket.socket, peer: str) -> None:
-        self.log(f"client {peer} connected")
-        commands = threading.Thread(
-            target=self._read_commands, args=(conn, peer), daemon=True, name="rtltcp-commands"
+
+class _Tuning:
+    """The rate and centre a client asked for: set by its command reader, read by its streamer
+    between chunks; ``version`` counts the changes."""
+
+    def __init__(self, sample_rate_hz: float, center_freq_hz: float) -> None:
+        self._lock = threading.Lock()
+        self._state = (0, sample_rate_hz, center_freq_hz)
+
+    def get(self) -> tuple[int, float, float]:
+        with self._lock:
+            return self._state
+
+    def set(self, sample_rate_hz: float | None = None, center_freq_hz: float | None = None) -> None:
+        with self._lock:
+            version, rate, center = self._state
+            self._state = (
+                version + 1,
+                rate if sample_rate_hz is None else sample_rate_hz,
+                center if center_freq_hz is None else center_freq_hz,
+            )
+
+
+class _Client:
+    """One connection: a command reader thread and the streamer (the caller of ``run``)."""
+
+    def __init__(self, server: ReplayServer, conn: socket.socket, name: str) -> None:
+        self.server = server
+        self.conn = conn
+        self.log = RateLimitedLog(
+            lambda line: server.log(f"client {name}: {line}"), CLIENT_LOG_LINES_PER_S
         )
+        self.tuning = _Tuning(server.sample_rate_hz, server.center_freq_hz)
+        self.sent = 0
+        self._last_command = time.monotonic()
+        self._started = 0.0
+        self._clock_s = 0.0
+
+    def interrupt(self) -> None:
+        """Unblock this client's reads and sends (the server is stopping)."""
+        with contextlib.suppress(OSError):
+            self.conn.shutdown(socket.SHUT_RDWR)
+
+    def run(self) -> None:
+        server, conn = self.server, self.conn
+        # A send that makes no progress for this long means the client stopped reading.
+        conn.settimeout(server.send_timeout_s)
+        reader = threading.Thread(target=self._read_commands, daemon=True, name="rtltcp-commands")
         try:
             conn.sendall(DongleInfo(TUNER_R820T, R820T_GAIN_COUNT).pack())
-            commands.start()
-            sent = self._stream(conn)
-        except OSError as exc:
-            self.log(f"client {peer} disconnected ({exc.strerror or exc})")
-            return
-        if sent is not None:
-            self.log(f"client {peer}: end of recordings after {sent} samples; closing connection")
-            # Half-close, then let the command reader see the client's end: closing a socket
-            # with unread commands would reset the connection and lose the last samples.
-            with contextlib.suppress(OSError):
+            self._last_command = time.monotonic()
+            reader.start()
+            self._settle()
+            if self._stream():
+                self.log(f"end of recordings after {self.sent} samples; closing connection")
+                # Half-close, then let the command reader see the client's end: closing a
+                # socket with unread commands would reset the connection and lose the last
+                # samples.
                 conn.shutdown(socket.SHUT_WR)
-            commands.join(CLOSE_TIMEOUT_S)
+                reader.join(CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            self.log(
+                f"stopped reading for {server.send_timeout_s:g} s: dropped after {self.sent} "
+                "samples"
+            )
+        except OSError as exc:
+            if not server.stopping:
+                self.log(f"disconnected after {self.sent} samples ({exc.strerror or exc})")
+        finally:
+            self.interrupt()
+            conn.close()
+            self.log.close()
 
-    def _stream(self, conn: socket.socket) -> int | None:
-        """Send the playlist (forever with ``loop``); the sample count, or None when stopped."""
-        sent = 0
-        started = time.monotonic()
+    def _settle(self) -> None:
+        """Wait for the tuning a client sends right after the greeting, so that its first
+        samples are already at the rate and centre it asked for."""
+        deadline = time.monotonic() + SETTLE_MAX_S
+        while not self.server.stopping and time.monotonic() < min(
+            deadline, self._last_command + SETTLE_QUIET_S
+        ):
+            self.server.wait(SETTLE_QUIET_S / 10)
+
+    def _stream(self) -> bool:
+        """Send the playlist (forever with ``loop``); False when the server stopped first."""
+        server = self.server
+        retuner: Retuner | None = None
+        version = -1
+        self._started = time.monotonic()
         while True:
-            for info in self.files:
-                for chunk in read_iq_chunks(info, self.chunk_samples):
-                    if self._stop.is_set():
-                        return None
-                    if self.realtime:
-                        due = started + sent / self.sample_rate_hz
-                        delay = due - time.monotonic()
-                        if delay > 0:
-                            time.sleep(delay)
-                    conn.sendall(encode_samples(chunk.samples, "cu8"))
-                    sent += len(chunk.samples)
-            if not self.loop:
-                return sent
+            for info in server.files:
+                for chunk in read_iq_chunks(info, server.chunk_samples):
+                    if server.stopping:
+                        return False
+                    current, rate_hz, center_freq_hz = self.tuning.get()
+                    if current != version:
+                        if retuner is not None:
+                            self._send(retuner.flush(), retuner.out_rate_hz)
+                        retuner, version = self._retuner(rate_hz, center_freq_hz), current
+                    assert retuner is not None
+                    self._send(retuner.process(chunk.samples), retuner.out_rate_hz)
+            if not server.loop:
+                break
+        if retuner is not None:
+            self._send(retuner.flush(), retuner.out_rate_hz)
+        return True
 
-    def _read_commands(self, conn: socket.socket, peer: str) -> None:
+    def _retuner(self, rate_hz: float, center_freq_hz: float) -> Retuner:
+        server = self.server
+        retuner = Retuner(server.sample_rate_hz, rate_hz, server.center_freq_hz - center_freq_hz)
+        low, high = retuner.passband_hz
+        half = retuner.out_rate_hz / 2
+        asked = _band(center_freq_hz, -half, half)
+        if high <= low:
+            self.log(
+                f"the band {asked} is outside the recording's {server.recorded_band()}: "
+                "the stream is empty"
+            )
+        elif (low, high) != (-half, half):
+            self.log(
+                f"the band {asked} reaches beyond the recording's {server.recorded_band()}: "
+                f"only {_band(center_freq_hz, low, high)} holds signal"
+            )
+        return retuner
+
+    def _send(self, samples: np.ndarray, rate_hz: float) -> None:
+        if self.server.paced:
+            # A dongle delivers each block once it has been received.
+            delay = self._started + self._clock_s - time.monotonic()
+            if delay > 0:
+                self.server.wait(delay)
+        self.conn.sendall(encode_samples(samples, "cu8"))
+        self.sent += len(samples)
+        self._clock_s += len(samples) / rate_hz
+
+    def _read_commands(self) -> None:
         parser = CommandParser()
         while True:
             try:
-                data = conn.recv(4096)
+                data = self.conn.recv(4096)
+            except TimeoutError:
+                continue  # the timeout is meant for sends; a client may stay quiet
             except OSError:
                 return
             if not data:
                 return
             for command, param in parser.feed(data):
-                self.log(f"client {peer}: {self.describe_command(command, param)}")
+                self._last_command = time.monotonic()
+                self.log(self._command(command, param))
 
-    def describe_command(self, command: int, param: int) -> str:
-        """One log line saying what a command does to a replayed recording."""
+    def _command(self, command: int, param: int) -> str:
+        """Apply a command; one log line saying what it did to the replayed recording."""
+        server = self.server
         if command == Command.SET_FREQUENCY:
-            if abs(param - self.center_freq_hz) < 1.0:
+            self.tuning.set(center_freq_hz=param)
+            if abs(param - server.center_freq_hz) < 1.0:
                 return f"tuned to {_mhz(param)} (the recording's centre)"
             return (
-                f"asked for centre {_mhz(param)}, but the recording is centred at "
-                f"{_mhz(self.center_freq_hz)}; its samples are sent unchanged"
+                f"tuned to {_mhz(param)} (the recording, centred at "
+                f"{_mhz(server.center_freq_hz)}, is shifted by "
+                f"{(server.center_freq_hz - param) / 1e3:+.6g} kHz)"
             )
         if command == Command.SET_SAMPLE_RATE:
-            if abs(param - self.sample_rate_hz) < 1.0:
-                return f"sample rate {_msps(param)} (the recording's rate)"
-            return (
-                f"asked for {_msps(param)}, but the recording has {_msps(self.sample_rate_hz)}; "
-                "its samples are sent unchanged"
-            )
+            return self._set_rate(param)
         try:
             name = Command(command).name.lower()
         except ValueError:
@@ -314,3 +560,25 @@ class ReplayServer:
         if command == Command.SET_FREQ_CORRECTION:
             param = signed_param(param)
         return f"{name} {param} has no effect on a recording"
+
+    def _set_rate(self, rate_hz: int) -> str:
+        recorded = self.server.sample_rate_hz
+        current = _msps(self.tuning.get()[1])
+        if not rtl2832_rate(rate_hz):
+            return (
+                f"asked for {_msps(rate_hz)}, which an RTL2832 cannot do ({RTL2832_RATES}); "
+                f"the rate stays {current}"
+            )
+        try:
+            ratio = rate_ratio(recorded, rate_hz)
+        except ValueError as exc:
+            return f"asked for {_msps(rate_hz)}: {exc}; the rate stays {current}"
+        self.tuning.set(sample_rate_hz=rate_hz)
+        if ratio == 1:
+            line = f"sample rate {_msps(rate_hz)} (the recording's rate)"
+        else:
+            line = f"sample rate {_msps(rate_hz)} (the recording's {_msps(recorded)} × {ratio})"
+        served = recorded * ratio
+        if abs(served - rate_hz) >= 0.5:
+            line += f"; served at {served:.1f} sps, {(served / rate_hz - 1) * 1e6:+.2g} ppm off"
+        return line

@@ -6,7 +6,7 @@ overflow). Chunks are numbered by device sample, dropped ones included, so a dro
 gap between one chunk's end and the next one's start: the receiver ends any burst in progress
 there, and times stay true to the device clock. A source stops on its own when the device
 disappears (``lost`` says why), when ``stop()`` is called (e.g. from a SIGINT handler), or after
-``max_samples``.
+the duration given to ``start``; whichever it is, what was received before is still delivered.
 
 The hardware libraries are imported only by the backend that needs them, so the rest of the
 package works without them and a missing one is a one-line error naming what to install.
@@ -14,11 +14,11 @@ package works without them and a missing one is a one-line error naming what to 
 
 from __future__ import annotations
 
-import contextlib
 import math
 import queue
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,12 +28,20 @@ from dsp.bandplan import DEFAULT_CENTER_FREQ_HZ, DEFAULT_SAMPLE_RATE_HZ
 from dsp.types import IQChunk
 from sdr.errors import UserError
 from sdr.io.codecs import decode_samples
-from sdr.io.rtltcp import RtlTcpClient
+from sdr.io.rtltcp import RTL2832_RATES, RtlTcpClient, format_host_port, rtl2832_rate
 
 DEFAULT_CHUNK_SAMPLES = 131_072
 DEFAULT_BUFFER_S = 2.0
 # SoapySDR reports a vanished device only as read timeouts; this long without samples = lost.
 SOAPY_STALL_S = 3.0
+# After stop(), how long the consumer waits for the producer to hand over what it still holds.
+STOP_GRACE_S = 5.0
+# A network peer may pause; this long without samples from an rtl_tcp server is worth a warning.
+STALL_WARN_S = 5.0
+# The rate an rtl_tcp server delivers is measured over windows this long without a stall...
+RATE_CHECK_S = 5.0
+# ... and a difference larger than this from the rate asked for is reported (once).
+RATE_TOLERANCE = 0.1
 
 _END = object()
 
@@ -70,15 +78,19 @@ class LiveSource:
         *,
         chunk_samples: int = DEFAULT_CHUNK_SAMPLES,
         buffer_s: float = DEFAULT_BUFFER_S,
+        log: Callable[[str], None] = lambda line: None,
     ) -> None:
         self.settings = settings
+        self.log = log
         self.sample_rate_hz = settings.sample_rate_hz
         self.center_freq_hz = settings.center_freq_hz
         self.chunk_samples = chunk_samples
         blocks = max(1, math.ceil(buffer_s * settings.sample_rate_hz / chunk_samples))
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=blocks)
         self._stop = threading.Event()
+        self._consumer_gone = threading.Event()
         self._thread: threading.Thread | None = None
+        self._limit: int | None = None
         self._received = 0
         self._dropped = 0
         self._overflows = 0
@@ -102,12 +114,19 @@ class LiveSource:
 
     def _push(self, samples: np.ndarray) -> None:
         start = self._received
+        if self._limit is not None:
+            # Samples past the duration are not part of the session: not received, not dropped.
+            samples = samples[: max(0, self._limit - start)]
+            if not len(samples):
+                return
         self._received += len(samples)
         try:
             self._queue.put_nowait((start, samples))
         except queue.Full:
             self._overflows += 1
             self._dropped += len(samples)
+        if self._received == self._limit:
+            self.stop()
 
     def _push_cu8(self, raw: bytes | np.ndarray) -> None:
         self._push(decode_samples(raw, "cu8"))
@@ -123,46 +142,51 @@ class LiveSource:
                 self._lost = f"{self.description}: stream ended"
             self._close()
             # The end marker waits behind the queued samples, which the consumer still
-            # decodes; only after stop() (the consumer may be gone) may it push one out.
-            while True:
+            # decodes, stopped or not; nobody needs it once the consumer has gone.
+            while not self._consumer_gone.is_set():
                 try:
                     self._queue.put(_END, timeout=0.1)
                     break
                 except queue.Full:
-                    if self._stop.is_set():
-                        with contextlib.suppress(queue.Empty):
-                            self._queue.get_nowait()
+                    pass
 
     # -- consumer side -------------------------------------------------------------------
 
-    def start(self) -> LiveSource:
+    def start(self, duration_s: float | None = None) -> LiveSource:
+        """Open the device and start reading; ``duration_s`` of device time (drops included,
+        at the rate the device settled on) ends the stream."""
         self._open()
+        if duration_s is not None:
+            self._limit = round(duration_s * self.sample_rate_hz)
         self._thread = threading.Thread(target=self._run, name=self.description, daemon=True)
         self._thread.start()
         return self
 
-    def chunks(self, max_samples: int | None = None) -> Iterator[IQChunk]:
-        """The stream until the device is lost, ``stop()`` is called or ``max_samples`` passed."""
+    def chunks(self) -> Iterator[IQChunk]:
+        """The stream until the device is lost, ``stop()`` is called or the duration passed;
+        after a stop, what the producer had received is still delivered."""
         if self._thread is None:
             self.start()
-        while True:
-            try:
-                item = self._queue.get(timeout=0.2)
-            except queue.Empty:
-                if self._stop.is_set():
+        assert self._thread is not None
+        grace_ends: float | None = None
+        try:
+            while True:
+                try:
+                    item = self._queue.get(timeout=0.2)
+                except queue.Empty:
+                    if self._stop.is_set():
+                        # A producer that ignores stop() must not hold the consumer forever.
+                        now = time.monotonic()
+                        grace_ends = grace_ends or now + STOP_GRACE_S
+                        if not self._thread.is_alive() or now > grace_ends:
+                            return
+                    continue
+                if item is _END:
+                    self._consumed_to_end = True
                     return
-                continue
-            if item is _END:
-                self._consumed_to_end = True
-                return
-            device_start, samples = item
-            # --duration counts device time, drops included.
-            if max_samples is not None and device_start + len(samples) >= max_samples:
-                if device_start < max_samples:
-                    yield self._chunk(device_start, samples[: max_samples - device_start])
-                self.stop()
-                return
-            yield self._chunk(device_start, samples)
+                yield self._chunk(*item)
+        finally:
+            self._consumer_gone.set()
 
     def _chunk(self, device_start: int, samples: np.ndarray) -> IQChunk:
         self._delivered += len(samples)
@@ -175,6 +199,8 @@ class LiveSource:
             self._interrupt()
 
     def join(self, timeout_s: float = 5.0) -> None:
+        """Wait for the producer; the caller reads no more chunks."""
+        self._consumer_gone.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
 
@@ -218,6 +244,83 @@ def _port(text: str, whole: str) -> int:
     return int(text)
 
 
+class StreamWatch:
+    """The timing of a network stream, told to the user through ``log``.
+
+    A stall of ``STALL_WARN_S`` is a warning, and so is the data resuming. The rtl_tcp protocol
+    never confirms a tuning, so the delivered rate is the one fact a client can check: measured
+    over ``RATE_CHECK_S`` without a stall, it is compared with the rate asked for, and a server
+    that is off (one that replays a recording without honouring the rate, or a network too slow
+    for the stream) is reported once."""
+
+    def __init__(
+        self,
+        description: str,
+        rate_hz: float,
+        log: Callable[[str], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.description = description
+        self.rate_hz = rate_hz
+        self.log = log
+        self.clock = clock
+        self._last_data = clock()
+        self._stalled = False
+        self._window_start: float | None = None
+        self._window_samples = 0.0
+        self._rate_checked = False
+
+    def timed_out(self) -> None:
+        """A read waited ``STALL_WARN_S`` in vain."""
+        if not self._stalled:
+            self._stalled = True
+            self.log(
+                f"warning: no samples from {self.description} for "
+                f"{self.clock() - self._last_data:.0f} s"
+            )
+
+    def received(self, samples: float) -> None:
+        now = self.clock()
+        if self._stalled:
+            self._stalled = False
+            self._window_start = None
+            self.log(f"{self.description} resumed after {now - self._last_data:.1f} s")
+        self._last_data = now
+        if self._window_start is None:
+            # What the first read returns may have waited in buffers: the window starts after it.
+            self._window_start, self._window_samples = now, 0.0
+            return
+        self._window_samples += samples
+        elapsed = now - self._window_start
+        if elapsed >= RATE_CHECK_S and not self._rate_checked:
+            self._rate_checked = True
+            self._check_rate(self._window_samples / elapsed)
+
+    def _check_rate(self, measured_hz: float) -> None:
+        if abs(measured_hz / self.rate_hz - 1) <= RATE_TOLERANCE:
+            return
+        asked = f"{self.rate_hz / 1e6:.6g} Msps"
+        if measured_hz < self.rate_hz:
+            why = (
+                "the network or the server cannot keep up, or the server does not honour "
+                "the rate asked for"
+            )
+        else:
+            why = "a replay not paced like a radio, or one that does not honour the rate asked for"
+        self.log(
+            f"warning: {self.description} delivers about {measured_hz / 1e6:.3g} Msps, not the "
+            f"{asked} asked for ({why}); times and recorded metadata assume {asked}"
+        )
+
+
+def _connection_error(exc: OSError) -> str:
+    if isinstance(exc, ConnectionResetError):
+        return "reset the connection"
+    if isinstance(exc, BrokenPipeError):
+        return "closed the connection"
+    return f"failed: {exc.strerror or exc}"
+
+
 class RtlTcpSource(LiveSource):
     """Samples from an rtl_tcp server (rtl_tcp, ``wmbus serve``, SDR servers speaking it)."""
 
@@ -225,7 +328,7 @@ class RtlTcpSource(LiveSource):
         super().__init__(settings, **kwargs)
         self.host = host
         self.port = port
-        self.description = f"rtl_tcp server {host}:{port}"
+        self.description = f"rtl_tcp server {format_host_port(host, port)}"
         self._client: RtlTcpClient | None = None
 
     def _open(self) -> None:
@@ -235,33 +338,59 @@ class RtlTcpSource(LiveSource):
             raise UserError(f"cannot connect to {self.description}: {exc.strerror or exc}") from exc
         except ValueError as exc:
             raise UserError(f"{self.description} is not an rtl_tcp server: {exc}") from exc
+        # Reads wake up this often to notice a stall; stop() unblocks them at once by shutting
+        # the socket down.
+        client.settimeout(STALL_WARN_S)
+        self._client = client
+        if not rtl2832_rate(self.sample_rate_hz):
+            # rtl_tcp passes the rate to librtlsdr, which refuses it and keeps the old one.
+            self.log(
+                f"warning: {self.sample_rate_hz / 1e6:g} Msps is not a rate an RTL2832 can do "
+                f"({RTL2832_RATES}): an rtl_tcp server on a dongle keeps its previous rate, and "
+                "times and frequencies will be wrong"
+            )
+
+    def _tune(self, client: RtlTcpClient) -> None:
+        # Sent from the producer: a server that goes away right after its greeting is a lost
+        # source, like one that goes away later.
         s = self.settings
         client.set_sample_rate(s.sample_rate_hz)
         client.set_center_freq(s.center_freq_hz)
         client.set_freq_correction(s.ppm)
         client.set_gain(s.gain_db)
-        # Reads block until data or close; stop() unblocks them by shutting the socket down.
-        client.settimeout(None)
-        self._client = client
 
     def _produce(self) -> None:
-        assert self._client is not None
+        client = self._client
+        assert client is not None
+        watch = StreamWatch(self.description, self.sample_rate_hz, self.log)
         buf = bytearray(2 * self.chunk_samples)
         view = memoryview(buf)
         filled = 0
-        while not self._stop.is_set():
-            n = self._client.recv_into(view[filled:])
-            if n == 0:
-                break
-            filled += n
-            if filled == len(buf):
-                self._push_cu8(buf)
-                filled = 0
-        usable = filled - filled % 2
-        if usable and not self._stop.is_set():
-            self._push_cu8(bytes(buf[:usable]))
+        ended = "closed the connection"
+        try:
+            self._tune(client)
+            while not self._stop.is_set():
+                try:
+                    n = client.recv_into(view[filled:])
+                except TimeoutError:
+                    watch.timed_out()
+                    continue
+                if n == 0:
+                    break
+                watch.received(n / 2)
+                filled += n
+                if filled == len(buf):
+                    self._push_cu8(buf)
+                    filled = 0
+        except OSError as exc:
+            ended = _connection_error(exc)
+        finally:
+            # The block being filled when the stream ends is decoded too, whatever ended it.
+            usable = filled - filled % 2
+            if usable:
+                self._push_cu8(bytes(buf[:usable]))
         if not self._stop.is_set():
-            self._lost = f"{self.description} closed the connection"
+            self._lost = f"{self.description} {ended}"
 
     def _interrupt(self) -> None:
         if self._client is not None:
@@ -407,7 +536,7 @@ class SoapySource(LiveSource):
                 if filled == len(buf):
                     self._push(buf.copy())
                     filled = 0
-        if filled and self._lost is not None:
+        if filled:
             self._push(buf[:filled].copy())
 
     def _close(self) -> None:
@@ -426,17 +555,18 @@ def open_source(
     settings: TunerSettings,
     *,
     buffer_s: float = DEFAULT_BUFFER_S,
+    log: Callable[[str], None] = lambda line: None,
 ) -> LiveSource:
     """The source named by ``--device rtlsdr[:INDEX|SERIAL]`` / ``soapy:ARGS`` or ``--rtl-tcp``
-    (not yet started). Raises UserError for a malformed name."""
+    (not yet started); ``log`` hears its warnings. Raises UserError for a malformed name."""
     if device and rtl_tcp:
         raise UserError("give either --device or --rtl-tcp, not both")
     if rtl_tcp:
         host, port = parse_host_port(rtl_tcp, 1234)
-        return RtlTcpSource(host, port, settings, buffer_s=buffer_s)
+        return RtlTcpSource(host, port, settings, buffer_s=buffer_s, log=log)
     kind, _, rest = (device or "rtlsdr").partition(":")
     if kind == "rtlsdr":
-        return RtlSdrSource(rest, settings, buffer_s=buffer_s)
+        return RtlSdrSource(rest, settings, buffer_s=buffer_s, log=log)
     if kind == "soapy":
-        return SoapySource(rest, settings, buffer_s=buffer_s)
+        return SoapySource(rest, settings, buffer_s=buffer_s, log=log)
     raise UserError(f"--device {device!r}: use rtlsdr[:INDEX|SERIAL] or soapy:ARGS")

@@ -12,10 +12,17 @@ from protocol.telegram import Telegram
 from sdr.closing import Closing
 from sdr.errors import UserError
 
+# What json.dumps(ensure_ascii=False) leaves raw but line-based readers (str.splitlines, some
+# terminals) take as a line break or a control: DEL, the C1 controls (NEL is one) and the
+# Unicode line and paragraph separators. As \uXXXX escapes the JSON value stays the same.
+_JSON_ESCAPES = {c: f"\\u{c:04x}" for c in (*range(0x7F, 0xA0), 0x2028, 0x2029)}
+
 
 def json_line(obj: Any) -> str:
-    """One compact JSON object per line; values JSON does not know are shown as strings."""
-    return json.dumps(obj, ensure_ascii=False, separators=(", ", ": "), default=str)
+    """One compact JSON object per line, for any reader; values JSON does not know are shown
+    as strings."""
+    text = json.dumps(obj, ensure_ascii=False, separators=(", ", ": "), default=str)
+    return text.translate(_JSON_ESCAPES)
 
 
 class TelegramOutput(Closing):

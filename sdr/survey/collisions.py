@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from dsp.bandplan import airtime_s as burst_airtime_s
+from dsp.bandplan import chip_duration_s, sync_word_chip
 from dsp.occupancy import ChannelBurst
 from protocol.framing import add_crcs
 from protocol.modes import MODES, FrameFormat
@@ -80,10 +81,13 @@ def collided_missing(
     if not mine:
         return None
     spans = [span for channel in mine for span in channel.collisions or ()]
+    # A telegram's time is its sync word's; its preamble (the shortest one) came before.
+    mode = MODES.get(meter.mode)
+    lead = 0.0 if mode is None else sync_word_chip(mode) * chip_duration_s(mode)
     return tuple(
         any(
-            span.start_s <= m.time_s + m.tolerance_s + airtime_s
-            and span.end_s >= m.time_s - m.tolerance_s
+            span.start_s <= m.time_s - lead + m.tolerance_s + airtime_s
+            and span.end_s >= m.time_s - lead - m.tolerance_s
             for span in spans
         )
         for m in meter.missing

@@ -50,16 +50,16 @@ def is_log(path: str | Path) -> bool:
         with path.open("rb") as stream:
             first = stream.readline(65536)
         obj = json.loads(first.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return False
     return isinstance(obj, dict)
 
 
-def _parse_log(stream: TextIO) -> tuple[list[Reception], int, set[str]]:
+def _parse_log(stream: TextIO, path: str | Path) -> tuple[list[Reception], int, set[str]]:
     receptions: list[Reception] = []
     skipped = 0
     files: set[str] = set()
-    for line in stream:
+    for number, line in enumerate(stream, start=1):
         if not line.strip():
             continue
         try:
@@ -67,6 +67,9 @@ def _parse_log(stream: TextIO) -> tuple[list[Reception], int, set[str]]:
         except ValueError:
             skipped += 1
             continue
+        except RecursionError as exc:
+            # No line of ours nests; one deeper than json can go is not a log of telegrams.
+            raise UserError(f"{path}: line {number}: JSON nested too deeply") from exc
         reception = reception_from_dict(obj) if isinstance(obj, dict) else None
         if reception is not None:
             receptions.append(reception)
@@ -85,7 +88,7 @@ def read_log(path: str | Path, label: str) -> LocationInput:
     """
     try:
         with open(path, encoding="utf-8", errors="replace") as stream:
-            receptions, skipped, files = _parse_log(stream)
+            receptions, skipped, files = _parse_log(stream, path)
     except OSError as exc:
         raise UserError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     if len(files) > 1:

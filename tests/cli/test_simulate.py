@@ -71,9 +71,39 @@ def test_truth_file_describes_the_recording(tmp_path: Path) -> None:
 def test_same_seed_same_file(tmp_path: Path) -> None:
     args = ("--mode", "C1-B", "--count", "2", "--ecn0", "15")
     for name, seed in (("a", "1"), ("b", "1"), ("c", "2")):
-        assert wmbus("simulate", tmp_path / f"{name}.cu8", *args, "--seed", seed) == 0
-    a, b, c = ((tmp_path / f"{n}.cu8").read_bytes() for n in "abc")
+        assert wmbus("simulate", tmp_path / f"{name}_868.625M_2M4.cu8", *args, "--seed", seed) == 0
+    a, b, c = ((tmp_path / f"{n}_868.625M_2M4.cu8").read_bytes() for n in "abc")
     assert a == b and a != c
+
+
+def test_a_name_without_tuning_gets_the_rtl_433_tokens(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert wmbus("simulate", tmp_path / "out.cu8", "--count", "2", "--rate", "1M") == 0
+    out = capsys.readouterr().out
+    named = tmp_path / "out_868.625M_1000k.cu8"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [named.name, named.stem + ".json"]
+    assert f"named {named.name}" in out and f"wrote {named} (2 telegrams)" in out
+    assert "note: the name does not say" not in out  # decode needs no flags now
+    info = probe_iq_file(named)
+    assert (info.sample_rate_hz, info.center_freq_hz) == (1e6, 868.625e6)
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [("x_1000k.cu8", ("--center", "868.3M")), ("x_868.625M_2400k.cu8", ("--rate", "1.6M"))],
+    ids=["rate only", "name contradicts --rate"],
+)
+def test_advice_for_a_name_that_does_not_say_the_tuning_is_what_decode_takes(
+    tmp_path: Path, capsys: pytest.CaptureFixture, name: str, args: tuple[str, ...]
+) -> None:
+    out = tmp_path / name
+    assert wmbus("simulate", out, "--mode", "S1", "--count", "1", "--ecn0", "25", *args) == 0
+    [note] = [line for line in capsys.readouterr().out.splitlines() if "decode with" in line]
+    advice = note.split("decode with ")[1].split(",")[0].split()  # --rate X --center Y
+    assert advice[0] == "--rate" and advice[2] == "--center"
+    assert wmbus("decode", out, *advice, "--json") == 0
+    assert '"mode": "S1"' in capsys.readouterr().out
 
 
 def test_sigmf_output_with_annotations(tmp_path: Path) -> None:

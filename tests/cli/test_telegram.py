@@ -116,6 +116,7 @@ def test_stdin_lines_and_readable_summary(wmbus: Callable[..., Done]) -> None:
 def test_keys_file_and_secrecy(wmbus: Callable[..., Done], tmp_path: Path) -> None:
     keys = tmp_path / "keys.txt"
     keys.write_text(f"# meters\n76348799  {R1_KEY.hex()}  # kitchen\n\n")
+    keys.chmod(0o600)  # else a warning says that others may read it (test_telegram_keys)
     done = wmbus("--json", "--keys", str(keys), R1)
     assert done.returncode == 0 and json.loads(done.stdout)["security"] == "decrypted"
     keys.write_text(f"76348799 {R1_KEY.hex()[:-2]}\n")

@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from dsp.bandplan import header_chips
+from dsp.bandplan import SYNC_WORD_CHIPS, header_chips
 from dsp.burst import BurstDecoder, ChannelGeometry, Rejection
 from dsp.modulate import add_noise, modulate
 from dsp.receiver import Receiver
@@ -79,8 +79,8 @@ def test_clean_burst_decodes(modes, mode: ModeSpec, fmt: FrameFormat, late: floa
     assert outcome.corrected_errors == 0
     burst = outcome.burst
     assert burst is not None
-    # The burst starts where the sync template does.
-    assert burst.start_sample == pytest.approx(end - len(decoder.template) * chip, abs=1)
+    # The burst starts at its sync word, which ends the template.
+    assert burst.start_sample == pytest.approx(end - SYNC_WORD_CHIPS[mode.name] * chip, abs=1)
     assert burst.chip_rate_hz == pytest.approx(mode.chip_rate_hz, rel=1e-3)
     assert burst.rssi_dbfs == pytest.approx(0.0, abs=0.1)  # amplitude 1
     assert burst.snr_db > 25  # noiseless (the estimate reads low up there)
@@ -139,7 +139,7 @@ def test_a_truncated_burst_is_reported_only_after_a_strong_sync(
     assert key == mode.name
     assert isinstance(outcome, DecodeFailure)
     assert outcome.reason is FailureReason.TRUNCATED
-    assert outcome.start_sample == pytest.approx(end - len(decoder.template) * chip, abs=1)
+    assert outcome.start_sample == pytest.approx(end - SYNC_WORD_CHIPS[mode.name] * chip, abs=1)
     # A weaker sync match that runs into the end is more likely noise: counted, not reported.
     weak = decoder.decode(SyncCandidate(end, chip, 0.7), cut, 0)
     assert weak == (weak_key, Rejection(FailureReason.TRUNCATED))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dsp.channelizer import Channelizer, ChannelPlan
+from dsp.channelizer import Channelizer, ChannelPlan, fast_decimation
 
 FS = 2.4e6
 # The receiver's layout (S1 and T1/C1 325 kHz either side of 868.625 MHz), and an awkward one:
@@ -124,6 +124,23 @@ def test_impulse_peaks_after_the_documented_delay_with_the_centre_tap(layout) ->
         # Mixed against absolute sample 0: the impulse's phase is that of the mixer at n0.
         mixer = np.exp(-2j * np.pi * plan.actual_offset_hz * n0 / FS)
         assert np.angle(y[peak] / mixer) == pytest.approx(0.0, abs=1e-3)
+
+
+def test_decimations_without_a_fast_fft_size_still_get_a_plan() -> None:
+    # FFT sizes are multiples of every decimation; with 17 and 13 none is a fast size (prime
+    # factors up to 11), which left no plan at all (min() of nothing).
+    ch = Channelizer(FS, [(-325e3, 17, 60e3), (325e3, 13, 80e3)])
+    for i, plan in enumerate(ch.plans):
+        f = plan.actual_offset_hz + 0.5 * plan.cutoff_hz
+        y = run(ch, tone(f, 2.0, -1.2))[i]
+        sel = steady(plan, len(y))
+        want = expected(plan, f, 2.0, -1.2, len(y))
+        np.testing.assert_allclose(y[sel], want[sel], atol=RIPPLE * 2.0)
+
+
+def test_fast_decimation_drops_prime_factors_above_11() -> None:
+    # The S1 channel's largest decimations at 6, 20 and 2.4 Msps, and degenerate limits.
+    assert [fast_decimation(d) for d in (17, 57, 6, 11, 13, 1, 0)] == [16, 56, 6, 11, 12, 1, 1]
 
 
 def test_the_dc_spike_of_the_dongle_is_removed_from_a_channel_on_it() -> None:

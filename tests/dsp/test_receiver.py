@@ -14,7 +14,7 @@ from math import comb
 import numpy as np
 import pytest
 
-from dsp.bandplan import covered_modes
+from dsp.bandplan import POSTAMBLE, covered_modes, sync_word_chip
 from dsp.receiver import Receiver
 from dsp.types import IQChunk
 from protocol.modes import C1, S1, T1, FrameFormat
@@ -97,6 +97,31 @@ def test_long_preambles(preamble_chips: int) -> None:
     assert matched(run(Receiver(FS, FC, [T1, C1]), samples), sent) == sent
 
 
+@pytest.mark.parametrize("preamble_chips", [None, 64, 301])
+@pytest.mark.parametrize("chip_rate_error", [0.0, 0.015])
+def test_a_burst_spans_its_sync_word_to_its_last_data_chip(
+    preamble_chips: int | None, chip_rate_error: float
+) -> None:
+    # start_sample is the first sample of the sync word's first chip, whatever the preamble;
+    # end_sample the one after the last data chip (the postamble is not counted). The
+    # modulator puts chip k of a burst at k chip durations from the burst's first sample.
+    rng = np.random.default_rng(24)
+    samples, sent = make_stream(
+        ALL, 16.0, rng, preamble_chips=preamble_chips, chip_rate_error=chip_rate_error
+    )
+    results = run(Receiver(FS, FC), samples)
+    assert matched(results, sent) == sent
+    bursts = {f.data: f.burst for f in frames(results)}
+    for s in sent:
+        chip = FS / (s.mode.chip_rate_hz * (1 + chip_rate_error))
+        burst = bursts[s.data]
+        assert burst is not None
+        sync = s.start + sync_word_chip(s.mode, preamble_chips) * chip
+        assert abs(burst.start_sample - sync) <= 1.5 * chip, (s.mode.name, s.frame_format)
+        data_end = s.end - len(POSTAMBLE) * chip
+        assert abs(burst.end_sample - data_end) <= 1.5 * chip, (s.mode.name, s.frame_format)
+
+
 def binomial_tail(n: int, k: int, p: float) -> float:
     """P(X >= k) for X ~ Binomial(n, p)."""
     return sum(comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1))
@@ -154,6 +179,20 @@ def test_other_sample_rates_and_centres(fs: float, fc: float) -> None:
     rng = np.random.default_rng(11)
     samples, sent = make_stream(bursts, 14.0, rng, sample_rate_hz=fs, center_freq_hz=fc)
     assert matched(run(receiver, samples, 65536), sent) == sent
+
+
+# Rates of RTL-SDR (0.9-3.2), Airspy (2.5, 3, 6, 10), HackRF (2-20) and SDRplay: the channels'
+# decimations must leave the filter bank a plan (6 and 20 Msps had none: S1's 17 and 57).
+@pytest.mark.parametrize("fs", [0.9e6, 1.0e6, 1.6e6, 2.048e6, 2.5e6, 3.2e6, 6e6, 10e6, 20e6])
+def test_every_mode_at_any_sample_rate_from_0_9_to_20_msps(fs: float) -> None:
+    receiver = Receiver(fs, FC)
+    assert receiver.covered_modes == (S1, T1, C1)
+    rng = np.random.default_rng(12)
+    # One telegram per mode and format, close together: 20 Msps makes many samples.
+    samples, sent = make_stream(ALL, 14.0, rng, sample_rate_hz=fs, gap_s=0.002)
+    results = run(receiver, samples, 262_144)
+    assert matched(results, sent) == sent
+    assert not false_frames(results, sent)
 
 
 def test_noise_gives_no_frames_and_no_failures() -> None:

@@ -5,25 +5,33 @@ No tests here; the test modules of listen, serve, record, sources and mqtt impor
 
 from __future__ import annotations
 
+import datetime
 import functools
 import io
+import ipaddress
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.conftest import RECORDINGS, REPO, require_program
 
@@ -86,6 +94,7 @@ class Served:
     proc: subprocess.Popen
     log_path: Path
     port: int
+    host: str = "127.0.0.1"
 
     @property
     def log(self) -> str:
@@ -93,12 +102,13 @@ class Served:
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        """HOST:PORT as `--rtl-tcp` and rtl_433 take it (IPv6 in brackets)."""
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
 @contextmanager
 def serving(tmp_path: Path, *files: os.PathLike, extra: tuple[str, ...] = ()) -> Iterator[Served]:
-    """`wmbus serve FILES --port 0 EXTRA`; the port is read from its first log line."""
+    """`wmbus serve FILES --port 0 EXTRA`; the address is read from its "serving" log line."""
     log_path = tmp_path / f"serve-{time.monotonic_ns()}.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
@@ -110,10 +120,10 @@ def serving(tmp_path: Path, *files: os.PathLike, extra: tuple[str, ...] = ()) ->
     try:
         match = wait_for(
             lambda: proc.poll() is None
-            and re.search(r"on 127\.0\.0\.1:(\d+)", log_path.read_text()),
+            and re.search(r" on \[?([0-9a-f.:]+?)\]?:(\d+)\n", log_path.read_text()),
             what="wmbus serve to listen",
         )
-        yield Served(proc, log_path, int(match.group(1)))
+        yield Served(proc, log_path, int(match.group(2)), match.group(1))
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -138,37 +148,147 @@ def running_until_telegrams(
 
 
 @contextmanager
-def mosquitto(port: int | None = None) -> Iterator[int]:
-    """Debian's mosquitto on a free loopback port."""
+def mosquitto(port: int | None = None, settings: str = "allow_anonymous true") -> Iterator[int]:
+    """Debian's mosquitto listening on a free loopback port, with SETTINGS for that listener."""
     binary = shutil.which("mosquitto") or require_program("mosquitto")
     port = port or free_port()
-    proc = subprocess.Popen(
-        [binary, "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    with tempfile.TemporaryDirectory(prefix="mosquitto-") as directory:
+        config = Path(directory) / "mosquitto.conf"
+        # Started as root, mosquitto would switch to the `mosquitto` user, who cannot read the
+        # test's files; as anyone else `user` has no effect.
+        config.write_text(
+            f"user {pwd.getpwuid(os.getuid()).pw_name}\nlistener {port} 127.0.0.1\n{settings}\n"
+        )
+        proc = subprocess.Popen(
+            [binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
 
-    def accepting() -> bool:
+        def accepting() -> bool:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                return True
+            except OSError:
+                return False
+
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return True
-        except OSError:
-            return False
+            wait_for(accepting, what="mosquitto to accept connections")
+            yield port
+        finally:
+            proc.terminate()
+            proc.wait(10)
 
-    try:
-        wait_for(accepting, what="mosquitto to accept connections")
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(10)
+
+@dataclass(frozen=True)
+class SecureBroker:
+    """A mosquitto that wants TLS and a password; the client certificate and key are signed by
+    the same CA as the broker's."""
+
+    port: int
+    ca: Path
+    client_cert: Path
+    client_key: Path
+    user: str
+    password: str = field(repr=False)
+
+    def client_context(self, with_certificate: bool = True) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.ca)
+        if with_certificate:
+            context.load_cert_chain(self.client_cert, self.client_key)
+        return context
+
+
+def write_certificate(
+    directory: Path, name: str, issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None,
+    **extensions: x509.ExtensionType,
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """NAME.pem and NAME.key; self-signed (a CA) without ISSUER."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"wmbus test {name}")])
+    issuer_cert, issuer_key = issuer or (None, key)
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_cert.subject if issuer_cert else subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+            critical=False,
+        )
+    )
+    for extension in extensions.values():
+        builder = builder.add_extension(extension, critical=False)
+    cert = builder.sign(issuer_key, hashes.SHA256())
+    (directory / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (directory / f"{name}.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert, key
+
+
+@contextmanager
+def secure_mosquitto(directory: Path, require_certificate: bool) -> Iterator[SecureBroker]:
+    """mosquitto on loopback with TLS (a CA, a certificate for 127.0.0.1 and localhost) and a
+    password file; client certificates required or not."""
+    passwd = shutil.which("mosquitto_passwd") or require_program("mosquitto_passwd")
+    ca = write_certificate(directory, "ca", None)
+    write_certificate(
+        directory, "server", ca,
+        san=x509.SubjectAlternativeName(
+            [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+        ),
+        usage=x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+    )
+    write_certificate(
+        directory, "client", ca, usage=x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH])
+    )
+    user, password = "meter-reader", "s3cret-Pa55word"
+    # `mosquitto_passwd -U` hashes a plain `user:password` file in place: no password in argv.
+    (directory / "passwd").write_text(f"{user}:{password}\n")
+    subprocess.run([passwd, "-U", str(directory / "passwd")], check=True, capture_output=True)
+    settings = "\n".join([
+        f"cafile {directory / 'ca.pem'}",
+        f"certfile {directory / 'server.pem'}",
+        f"keyfile {directory / 'server.key'}",
+        f"require_certificate {str(require_certificate).lower()}",
+        f"password_file {directory / 'passwd'}",
+        "allow_anonymous false",
+    ])
+    with mosquitto(settings=settings) as port:
+        yield SecureBroker(
+            port, directory / "ca.pem", directory / "client.pem", directory / "client.key", user,
+            password,
+        )
 
 
 class Subscriber:
-    """A paho subscriber collecting (topic, payload) pairs."""
+    """A paho subscriber collecting (topic, payload, retain) triples."""
 
-    def __init__(self, port: int, topic: str = "#") -> None:
+    def __init__(
+        self,
+        port: int,
+        topic: str = "#",
+        *,
+        tls: ssl.SSLContext | None = None,
+        login: tuple[str, str] | None = None,
+    ) -> None:
         import paho.mqtt.client as mqtt
 
         self.messages: list[tuple[str, bytes, bool]] = []
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        if tls is not None:
+            self._client.tls_set_context(tls)
+        if login is not None:
+            self._client.username_pw_set(*login)
         subscribed = []
         self._client.on_message = lambda c, u, m: self.messages.append(
             (m.topic, m.payload, m.retain)

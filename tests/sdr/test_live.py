@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import signal
 from pathlib import Path
@@ -24,6 +25,7 @@ from tests.sdr.live_support import (
     json_lines,
     mosquitto,
     running_until_telegrams,
+    secure_mosquitto,
     serving,
     soapy_pythonpath,
     synthetic_recording,
@@ -90,7 +92,7 @@ def test_a_cs8_recording_served_as_cu8_gives_its_telegrams(tmp_path: Path) -> No
 
 def test_server_killed_mid_stream(tmp_path: Path, reference) -> None:
     out = tmp_path / "telegrams.jsonl"
-    with serving(tmp_path, ISSUE48, extra=("--loop", "--realtime")) as served:
+    with serving(tmp_path, ISSUE48, extra=("--loop",)) as served:
         listen = running_until_telegrams(served, out, "listen")
         served.proc.kill()
         _, stderr = listen.communicate(timeout=20)
@@ -104,7 +106,7 @@ def test_server_killed_mid_stream(tmp_path: Path, reference) -> None:
 
 def test_ctrl_c_flushes_and_summarises(tmp_path: Path, reference) -> None:
     out = tmp_path / "telegrams.jsonl"
-    with serving(tmp_path, ISSUE48, extra=("--loop", "--realtime")) as served:
+    with serving(tmp_path, ISSUE48, extra=("--loop",)) as served:
         listen = running_until_telegrams(served, out, "listen")
         listen.send_signal(signal.SIGINT)
         _, stderr = listen.communicate(timeout=20)
@@ -148,7 +150,58 @@ def test_every_telegram_reaches_an_mqtt_subscriber(looped: Served) -> None:
     events = sub.on("wmbus/events")
     assert [e["event"] for e in events] == ["started", *["telegram"] * 7, "stopped"]
     assert events[-1]["telegrams"] == 7
-    assert re.search(r"MQTT (\d+) delivered, 0 dropped", done.stderr)
+    # started + 7 x (meter, event) + stopped; the status topic is not counted.
+    assert "MQTT 16 published, 16 delivered, 0 dropped" in done.stderr
+    assert "lost" not in done.stderr  # our own disconnect at exit
+
+
+def test_tls_client_certificate_and_password_file(tmp_path: Path, looped: Served) -> None:
+    with secure_mosquitto(tmp_path, require_certificate=True) as broker:
+        sub = Subscriber(
+            broker.port, tls=broker.client_context(), login=(broker.user, broker.password)
+        )
+        password_file = tmp_path / "mqtt-password"
+        password_file.write_text(broker.password + "\n")
+        done = wmbus(
+            "listen", "--rtl-tcp", looped.address, "--json", "--duration", SEVEN_LOOPS,
+            "--mqtt", f"127.0.0.1:{broker.port}", "--mqtt-name", "vault", "--mqtt-tls",
+            "--mqtt-ca", broker.ca, "--mqtt-cert", broker.client_cert, "--mqtt-key",
+            broker.client_key, "--mqtt-user", broker.user, "--mqtt-password-file", password_file,
+        )
+        wait_for(lambda: ("wmbus/status/vault", b"offline", False) in sub.messages)
+        sub.close()
+    assert done.returncode == 0, done.stderr
+    printed = json_lines(done.stdout)
+    assert sub.on("wmbus/meter/TCH/60168569") == [{**t, "receiver": "vault"} for t in printed]
+    assert len(printed) == 7
+    assert "MQTT 16 published, 16 delivered, 0 dropped" in done.stderr
+    assert broker.password not in done.stdout + done.stderr
+    mqtt_lines = [line for line in done.stderr.splitlines() if "MQTT" in line]
+    assert mqtt_lines[0] == f"wmbus listen: MQTT connected to 127.0.0.1:{broker.port}"
+    assert len(mqtt_lines) == 2  # and the summary
+
+
+def test_a_refused_login_is_one_warning_and_the_summary_counts_it(
+    tmp_path: Path, looped: Served
+) -> None:
+    wrong = "not the password"
+    with secure_mosquitto(tmp_path, require_certificate=False) as broker:
+        done = wmbus(
+            "listen", "--rtl-tcp", looped.address, "--json", "--duration", SEVEN_LOOPS,
+            "--mqtt", f"127.0.0.1:{broker.port}", "--mqtt-tls", "--mqtt-ca", broker.ca,
+            "--mqtt-user", broker.user, "--mqtt-queue", "4",
+            env={**os.environ, "WMBUS_MQTT_PASSWORD": wrong},
+        )
+    assert done.returncode == 0, done.stderr
+    assert len(json_lines(done.stdout)) == 7  # decoding went on
+    warnings = [line for line in done.stderr.splitlines() if "warning" in line]
+    assert warnings == [
+        f"wmbus listen: warning: MQTT broker 127.0.0.1:{broker.port} refused the login "
+        "(Not authorized); retrying, keeping up to 4 messages"
+    ]
+    # 12 did not fit into the queue, the 4 kept were still unsent at exit.
+    assert "MQTT 16 published, 0 delivered, 16 dropped" in done.stderr
+    assert wrong not in done.stdout + done.stderr
 
 
 def test_home_assistant_discovery_for_a_meter_with_its_key(tmp_path: Path) -> None:
@@ -184,8 +237,11 @@ def test_broker_down_decoding_goes_on_and_drops_are_reported(looped: Served) -> 
     )
     assert done.returncode == 0, done.stderr
     assert len(json_lines(done.stdout)) == 7
-    # started + 7 x (meter, event) + stopped = 16 messages, 4 of them kept waiting.
-    assert "MQTT 0 delivered, 12 dropped" in done.stderr
+    # started + 7 x (meter, event) + stopped = 16 messages: 12 did not fit into the queue, the
+    # 4 kept were still unsent at exit.
+    assert "MQTT 16 published, 0 delivered, 16 dropped" in done.stderr
+    [warning] = [line for line in done.stderr.splitlines() if "warning" in line]
+    assert "cannot connect to MQTT broker" in warning and "Connection refused" in warning
 
 
 def test_pyrtlsdr_dongle_equals_decode(tmp_path: Path, reference) -> None:

@@ -182,6 +182,52 @@ def test_sigmf_broken_metadata(tmp_path: Path) -> None:
         probe_iq_file(tmp_path / "rec.sigmf-meta")
 
 
+# Metadata is other people's data: each bad field is a one-line error naming it (the sigmf
+# package raised ZeroDivisionError, TypeError, AttributeError, RecursionError or tried to
+# allocate terabytes for these).
+@pytest.mark.parametrize(
+    ("section", "key", "value", "match"),
+    [
+        ("global", "core:sample_rate", float("nan"), "core:sample_rate is nan"),
+        ("global", "core:sample_rate", float("inf"), "core:sample_rate is inf"),
+        ("global", "core:sample_rate", 1e12, "sample rate 1e\\+12 is not from 0.1M to 100M"),
+        ("global", "core:sample_rate", 1e300, "sample rate 1e\\+300 is not from"),
+        ("global", "core:sample_rate", "2.4M", "core:sample_rate is '2.4M'"),
+        ("global", "core:sample_rate", 0, "sample rate 0 is not from"),
+        ("global", "core:sample_rate", True, "core:sample_rate is True"),
+        ("global", "core:num_channels", 0, "0 channels; only 1"),
+        ("global", "core:num_channels", "one", "core:num_channels is 'one'"),
+        ("global", "core:datatype", 5, "core:datatype is 5"),
+        ("global", "core:trailing_bytes", -5, "core:trailing_bytes is negative"),
+        ("global", "core:trailing_bytes", float("nan"), "core:trailing_bytes is nan"),
+        ("capture", "core:frequency", float("nan"), "core:frequency is nan"),
+        ("capture", "core:frequency", "868M", "core:frequency is '868M'"),
+        ("capture", "core:frequency", -1e300, "centre frequency -1e\\+300 is not from"),
+        ("doc", "global", [], "no 'global' object"),
+        ("doc", "captures", "none", "'captures' list"),
+        ("doc", "captures", [7], "'captures' list"),
+    ],
+)
+def test_hostile_sigmf_metadata_is_a_one_line_error(
+    tmp_path: Path, section: str, key: str, value: object, match: str
+) -> None:
+    meta = write_sigmf(tmp_path / "rec", random_iq(10), 1e6, 868.3e6, sample_format="cf32")
+    doc = json.loads(meta.read_text())
+    where = {"doc": doc, "global": doc["global"], "capture": doc["captures"][0]}[section]
+    where[key] = value
+    meta.write_text(json.dumps(doc))  # NaN and Infinity as Python's json writes them
+    with pytest.raises(UserError, match=match) as info:
+        probe_iq_file(meta)
+    assert "\n" not in str(info.value) and str(meta) in str(info.value)
+
+
+def test_sigmf_metadata_nested_deeper_than_json_reads(tmp_path: Path) -> None:
+    (tmp_path / "rec.sigmf-meta").write_text("[" * 100_000 + "]" * 100_000)
+    (tmp_path / "rec.sigmf-data").write_bytes(b"\0" * 8)
+    with pytest.raises(UserError, match="unreadable SigMF metadata"):
+        probe_iq_file(tmp_path / "rec.sigmf-meta")
+
+
 @pytest.mark.parametrize(
     ("name", "content", "match"),
     [

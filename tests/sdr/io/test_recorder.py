@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import sigmf
 
+from dsp.bandplan import sync_word_chip
 from dsp.modulate import add_noise, modulate
 from dsp.receiver import Receiver
 from dsp.types import IQChunk
@@ -21,8 +22,10 @@ from sdr.io.files import probe_iq_file
 from sdr.io.recorder import RecordConfig, Recorder, cu8_name
 from sdr.pipeline import DecodePipeline
 from sdr.sim.telegrams import random_telegram
+from tests.conftest import RECORDINGS
 from tests.sdr.live_support import (
     ISSUE48,
+    decoded_by_file,
     expected_telegrams,
     json_lines,
     running_until_telegrams,
@@ -89,9 +92,34 @@ def test_plain_cu8_is_named_the_rtl_433_way(tmp_path: Path) -> None:
     assert (info.sample_rate_hz, info.center_freq_hz) == (2.4e6, 868.625e6)
 
 
+def test_metadata_is_true_of_a_recording_of_another_tuning_served_to_record(
+    tmp_path: Path,
+) -> None:
+    # A 1.6 Msps capture at 868.95 MHz served to a default `record` (2.4 Msps at 868.625 MHz):
+    # the server resamples and shifts it, so the samples are what the metadata says they are.
+    original = RECORDINGS / "rtlsdr_868.950M_1M6_samples2.cu8"
+    out = tmp_path / "retuned"
+    with serving(tmp_path, original) as served:
+        done = wmbus("record", out, "--rtl-tcp", served.address, "--json")
+        log = served.log
+    assert done.returncode == 1 and "closed the connection" in done.stderr  # end of recording
+    handle = sigmf.sigmffile.fromfile(str(out) + ".sigmf-meta")
+    assert handle.get_global_field(sigmf.SAMPLE_RATE_KEY) == FS
+    assert handle.get_captures()[0][sigmf.FREQUENCY_KEY] == FC
+    original_samples = original.stat().st_size // 2
+    assert (tmp_path / "retuned.sigmf-data").stat().st_size == 2 * (original_samples * 3 // 2)
+    assert "the band 867.425–869.825 MHz reaches beyond the recording's 868.15–869.75 MHz" in log
+    # The telegrams are where the metadata puts them: decoding the new file finds the frames
+    # of the original, and so did the live decoding while recording.
+    frames = [t["frame_hex"] for t in decoded_by_file(original)]
+    assert len(frames) >= 2
+    assert [t["frame_hex"] for t in json_lines(done.stdout)] == frames
+    assert [t["frame_hex"] for t in decoded_by_file(Path(str(out) + ".sigmf-meta"))] == frames
+
+
 def test_ctrl_c_still_writes_the_metadata(tmp_path: Path) -> None:
     out, telegrams = tmp_path / "live", tmp_path / "telegrams.jsonl"
-    with serving(tmp_path, ISSUE48, extra=("--loop", "--realtime")) as served:
+    with serving(tmp_path, ISSUE48, extra=("--loop",)) as served:
         record = running_until_telegrams(served, telegrams, "record", out)
         record.send_signal(signal.SIGINT)
         _, stderr = record.communicate(timeout=20)
@@ -146,7 +174,9 @@ def test_a_gap_gets_a_capture_segment_and_annotations_land_on_file_samples(
     [telegram] = got
     assert telegram.frame.data == frame
     stream_start = telegram.frame.burst.start_sample
-    assert abs(stream_start - (150_000 + missing)) < 0.05 * len(burst)  # device numbering
+    # Device numbering, at the sync word (the burst's start_sample) within a chip and a half.
+    sync = 150_000 + missing + sync_word_chip(T1) * FS / T1.chip_rate_hz
+    assert abs(stream_start - sync) <= 1.5 * FS / T1.chip_rate_hz
 
     handle = sigmf.sigmffile.fromfile(str(tmp_path / "gap.sigmf-meta"))
     handle.validate()

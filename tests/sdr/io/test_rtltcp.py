@@ -11,7 +11,11 @@ from sdr.io.rtltcp import (
     Command,
     CommandParser,
     DongleInfo,
+    RateLimitedLog,
+    format_host_port,
+    is_loopback,
     pack_command,
+    rtl2832_rate,
     signed_param,
 )
 
@@ -54,3 +58,58 @@ def test_parser_splits_commands_whatever_the_segmentation() -> None:
         for i in range(0, len(stream), step):
             got += parser.feed(stream[i : i + step])
         assert got == [(int(c), p) for c, p in commands]
+
+
+def test_rate_limited_log_counts_every_line_it_holds_back() -> None:
+    now = [0.0]
+    lines: list[str] = []
+    log = RateLimitedLog(lines.append, 3, clock=lambda: now[0])
+    for i in range(10):
+        log(f"line {i}")
+    now[0] = 1.0
+    log("next second")
+    log.close()
+    assert lines == ["line 0", "line 1", "line 2", "… 7 more line(s) suppressed", "next second"]
+    log("a")
+    log("b")
+    log("c")
+    log("d")
+    log.close()
+    # Still the second that began with "next second": c and d are held, reported at close.
+    assert lines[-3:] == ["a", "b", "… 2 more line(s) suppressed"]
+
+
+def test_chained_limiters_count_each_line_once() -> None:
+    lines: list[str] = []
+    server = RateLimitedLog(lines.append, 4, clock=lambda: 0.0)
+    clients = [RateLimitedLog(lambda line, c=c: server(f"{c}: {line}"), 3, clock=lambda: 0.0)
+               for c in "ab"]
+    for client in clients:
+        for i in range(5):
+            client(str(i))
+    for client in clients:
+        client.close()
+    server.close()
+    # a passes 3 and holds 2; b passes 1 before the server is full; the server holds the rest.
+    assert lines == ["a: 0", "a: 1", "a: 2", "b: 0", "… 4 more line(s) suppressed"]
+
+
+@pytest.mark.parametrize(
+    ("address", "loopback"),
+    [("127.0.0.1", True), ("127.3.2.1", True), ("::1", True), ("0.0.0.0", False), ("::", False),
+     ("192.168.1.20", False), ("fe80::1%eth0", False), ("not an address", False)],
+)
+def test_loopback_addresses(address: str, loopback: bool) -> None:
+    assert is_loopback(address) is loopback
+
+
+def test_host_port_formatting_matches_what_rtl_tcp_options_read() -> None:
+    assert format_host_port("::1", 1234) == "[::1]:1234"
+    assert format_host_port("127.0.0.1", 1234) == "127.0.0.1:1234"
+
+
+def test_sample_rates_an_rtl2832_accepts() -> None:
+    # librtlsdr's rtlsdr_set_sample_rate: 225001-300000 and 900001-3200000 Hz.
+    assert [rtl2832_rate(r) for r in (225_000, 225_001, 300_000, 300_001, 900_000, 900_001,
+                                      2_400_000, 3_200_000, 3_200_001)] == [
+        False, True, True, False, False, True, True, True, False]

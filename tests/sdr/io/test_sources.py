@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,14 @@ from sdr.errors import UserError
 from sdr.io.codecs import decode_samples
 from sdr.io.files import probe_iq_file
 from sdr.io.rtltcp import ReplayServer
-from sdr.io.sources import LiveSource, RtlTcpSource, TunerSettings, open_source, parse_host_port
+from sdr.io.sources import (
+    LiveSource,
+    RtlTcpSource,
+    StreamWatch,
+    TunerSettings,
+    open_source,
+    parse_host_port,
+)
 from tests.conftest import REPO
 from tests.sdr.live_support import (
     ISSUE48,
@@ -75,6 +83,21 @@ def test_rtl_tcp_source_delivers_every_sample_and_reports_the_end(server) -> Non
     assert "set_freq_correction -2" in log and "set_gain 200" in log and "set_gain_mode 1" in log
 
 
+def test_a_rate_no_rtl2832_can_do_is_a_warning(server) -> None:
+    # rtl_tcp hands the rate to librtlsdr, which refuses it: the stream would not be at 5 Msps.
+    lines: list[str] = []
+    source = RtlTcpSource(
+        "127.0.0.1", server.port, TunerSettings(868.625e6, 5e6), log=lines.append
+    ).start()
+    source.stop()
+    source.join()
+    assert lines == [
+        "warning: 5 Msps is not a rate an RTL2832 can do (0.225–0.3 or 0.9–3.2 Msps): an "
+        "rtl_tcp server on a dongle keeps its previous rate, and times and frequencies will be "
+        "wrong"
+    ]
+
+
 def test_overflow_drops_whole_blocks_counts_them_and_says_where(server) -> None:
     # One block of room and a consumer that only starts after the stream ended.
     source = RtlTcpSource(
@@ -89,27 +112,45 @@ def test_overflow_drops_whole_blocks_counts_them_and_says_where(server) -> None:
     assert stats.samples_dropped == ISSUE48_SAMPLES - len(chunks[0].samples)
 
 
+class Scripted(LiveSource):
+    """A source at 1000 sps whose producer runs ``script(self)``, pushing blocks of constant
+    value; ``interrupted`` is set by ``stop()``."""
+
+    description = "scripted"
+
+    def __init__(self, script: Callable[[Scripted], None], **kwargs) -> None:
+        super().__init__(TunerSettings(sample_rate_hz=1000.0), chunk_samples=1000, **kwargs)
+        self.script = script
+        self.interrupted = threading.Event()
+
+    def block(self, n: int, value: float) -> None:
+        self._push(np.full(n, value, np.complex64))
+
+    def _open(self) -> None:
+        pass
+
+    def _produce(self) -> None:
+        self.script(self)
+
+    def _interrupt(self) -> None:
+        self.interrupted.set()
+
+
 def test_a_dropped_block_is_a_gap_in_the_device_numbering() -> None:
-    class Scripted(LiveSource):
-        """Blocks 1 and 2 arrive while the consumer holds block 0: they are dropped."""
+    consumer_took_first = threading.Event()
 
-        description = "scripted"
-        consumer_took_first = threading.Event()
+    def script(source: Scripted) -> None:
+        # Blocks 1 and 2 arrive while the consumer holds block 0: they are dropped.
+        for n in (100, 200, 300):
+            source.block(n, n)
+        consumer_took_first.wait(5)
+        source.block(400, 400)
 
-        def _open(self) -> None:
-            pass
-
-        def _produce(self) -> None:
-            for n in (100, 200, 300):
-                self._push(np.full(n, n, np.complex64))
-            self.consumer_took_first.wait(5)
-            self._push(np.full(400, 400, np.complex64))
-
-    source = Scripted(TunerSettings(sample_rate_hz=1000.0), chunk_samples=1000, buffer_s=1e-9)
+    source = Scripted(script, buffer_s=1e-9)
     chunks = []
     for chunk in source.chunks():
         chunks.append(chunk)
-        Scripted.consumer_took_first.set()
+        consumer_took_first.set()
     # Blocks 1 and 2 (samples 100 to 600) are missing: the next chunk starts where it was sent.
     assert [(c.start_sample, len(c.samples), c.samples[0].real) for c in chunks] == [
         (0, 100, 100.0), (600, 400, 400.0)
@@ -120,11 +161,44 @@ def test_a_dropped_block_is_a_gap_in_the_device_numbering() -> None:
     assert stats.lost == "scripted: stream ended"
 
 
-def test_max_samples_ends_the_stream_exactly(server) -> None:
+def test_duration_ends_the_stream_exactly(server) -> None:
     source = RtlTcpSource("127.0.0.1", server.port, SETTINGS, chunk_samples=7_000)
-    chunks = list(source.chunks(max_samples=50_000))
+    chunks = list(source.start(duration_s=50_000 / 2.4e6).chunks())
     assert sum(len(c.samples) for c in chunks) == 50_000
-    assert source.stats().lost is None and source.stats().samples_delivered == 50_000
+    stats = source.stats()
+    assert stats.lost is None and stats.samples_delivered == stats.samples_received == 50_000
+
+
+def test_duration_counts_only_what_came_before_the_limit() -> None:
+    def script(source: Scripted) -> None:
+        # Three blocks of 1000 while nobody reads; the duration ends in the second.
+        for n in range(3):
+            source.block(1000, n)
+
+    source = Scripted(script, buffer_s=1e-9)
+    source.start(duration_s=1.5)
+    source.join()  # nobody reads: the producer must not wait for the consumer
+    stats = source.stats()
+    # Block 0 queued, the first half of block 1 dropped (no room), block 2 past the limit: not
+    # received, not counted as dropped.
+    assert (stats.samples_received, stats.samples_dropped, stats.overflows) == (1500, 500, 1)
+    assert stats.lost is None  # the duration ended it, not the device
+
+
+def test_samples_received_before_a_stop_are_still_delivered() -> None:
+    def script(source: Scripted) -> None:
+        # Like a reader holding a part-filled block when stopped: it pushes it on the way out.
+        source.block(1000, 1)
+        source.interrupted.wait(5)
+        source.block(300, 2)
+
+    source = Scripted(script)
+    got = []
+    for chunk in source.chunks():
+        got.append((chunk.start_sample, len(chunk.samples)))
+        source.stop()  # Ctrl-C after the first block
+    assert got == [(0, 1000), (1000, 300)]
+    assert source.stats().samples_delivered == 1300 and source.lost is None
 
 
 def test_stop_from_another_thread_ends_an_endless_stream() -> None:
@@ -140,6 +214,42 @@ def test_stop_from_another_thread_ends_an_endless_stream() -> None:
         assert source.stats().lost is None
     finally:
         looping.close()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_stream_watch_warns_of_a_stall_once_and_of_the_resumption() -> None:
+    clock, lines = FakeClock(), []
+    watch = StreamWatch("server X", 2.4e6, lines.append, clock)
+    watch.received(1000)
+    for _ in range(3):  # every read timeout of the same stall
+        clock.now += 5.0
+        watch.timed_out()
+    clock.now += 1.25
+    watch.received(1000)
+    assert lines == ["warning: no samples from server X for 5 s", "server X resumed after 16.2 s"]
+
+
+def test_stream_watch_reports_a_server_not_delivering_the_rate_asked_for() -> None:
+    def delivered(rate_hz: float) -> list[str]:
+        clock, lines = FakeClock(), []
+        watch = StreamWatch("server X", 2.4e6, lines.append, clock)
+        for _ in range(200):  # 10 s in reads of 50 ms
+            watch.received(rate_hz * 0.05)
+            clock.now += 0.05
+        return lines
+
+    assert delivered(2.4e6) == [] and delivered(2.3e6) == []  # within 10 %
+    [slow] = delivered(1.6e6)  # a 1.6 Msps recording replayed by a server that ignores rates
+    assert slow.startswith("warning: server X delivers about 1.6 Msps, not the 2.4 Msps asked")
+    [fast] = delivered(30e6)
+    assert "about 30 Msps" in fast and "not paced like a radio" in fast
 
 
 def test_connection_refused_is_a_user_error() -> None:

@@ -121,6 +121,18 @@ def test_missing_transmissions_in_a_collision_are_lost_to_collision():
     assert collided_missing(stats, [log_channel], 0.006) is None
 
 
+def test_a_collision_in_the_preamble_before_the_sync_word_counts():
+    # A telegram's time is its sync word's: S1's shortest preamble lasts 17 ms before it, T1's
+    # 0.4 ms, so a collision 10-20 ms before the predicted time hits S1's preamble only.
+    times = [float(t) for t in range(0, 20, 2)]
+    keep = [True] * 10
+    keep[4] = False
+    channel = ChannelStats(868.95e6, 0.01, 12, (TimeSpan(7.980, 7.990),), -40.0)
+    for mode, airtime, collided in (("S1", 0.04, True), ("T1", 0.006, False)):
+        stats = meter_stats(_receptions(times, list(range(10)), keep, mode=mode), 20.0)
+        assert collided_missing(stats, [channel], airtime) == (collided,), mode
+
+
 def test_logs_give_counts_but_no_collisions(tmp_path):
     times = [0.3 + 2.0 * k for k in range(10)]
     lines = [json.dumps({"meter_id": "12345678", "manufacturer": "KAM", "mode": "T1",

@@ -172,6 +172,15 @@ def test_caller_mistakes_are_one_line_errors(tmp_path, building, capsys, args, m
     assert message in err and len(err.strip().splitlines()) == 1
 
 
+def test_a_log_line_nested_deeper_than_json_reads_is_a_one_line_error(tmp_path):
+    log = tmp_path / "walk.jsonl"
+    line = json.dumps({"meter_id": "12345678", "time_s": 1.0, "AC": 1})
+    log.write_text(line + "\n" + "[" * 1000 + "]" * 1000 + "\n")
+    done = wmbus("survey", str(log))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr == f"wmbus survey: error: {log}: line 2: JSON nested too deeply\n"
+
+
 @pytest.mark.parametrize(
     ("path", "label"),
     [
