@@ -141,7 +141,12 @@ def add_recording_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     """Source, decoding and output options shared by ``listen`` and ``record``."""
-    src = parser.add_argument_group("source (default: the first RTL-SDR)")
+    _add_source_arguments(parser.add_argument_group("source (default: the first RTL-SDR)"))
+    _add_output_arguments(parser.add_argument_group("decoding and output"))
+    _add_mqtt_arguments(parser.add_argument_group("MQTT"))
+
+
+def _add_source_arguments(src: argparse._ArgumentGroup) -> None:
     src.add_argument(
         "--device",
         metavar="DEV",
@@ -177,7 +182,9 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="stop after S seconds of samples",
     )
-    dec = parser.add_argument_group("decoding and output")
+
+
+def _add_output_arguments(dec: argparse._ArgumentGroup) -> None:
     dec.add_argument(
         "--modes", default=DEFAULT_MODES, help=f"modes to receive (default {DEFAULT_MODES})"
     )
@@ -190,7 +197,9 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="drop a telegram heard again within SECONDS (repeaters, several modes)",
     )
-    mq = parser.add_argument_group("MQTT")
+
+
+def _add_mqtt_arguments(mq: argparse._ArgumentGroup) -> None:
     mq.add_argument(
         "--mqtt",
         metavar="HOST[:PORT]",
