@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dsp.bandplan import DEFAULT_CENTER_FREQ_HZ, DEFAULT_SAMPLE_RATE_HZ
+from dsp.bandplan import ALL_MODES, DEFAULT_CENTER_FREQ_HZ, DEFAULT_SAMPLE_RATE_HZ
 from protocol.coding import CHIPS_PER_BYTE
 from protocol.framing import add_crcs
-from protocol.modes import C1, S1, T1, FrameFormat
+from protocol.modes import C1, S1, T1, Direction, FrameFormat
 from protocol.types import Frame
 from sdr.io.files import IQFileInfo, probe_iq_file, read_iq_chunks
 from sdr.io.rtl433 import RTL433_SETUP, matches_frame, rtl433_path, run_rtl433, to_channel
@@ -34,11 +34,16 @@ RATE_HZ = DEFAULT_SAMPLE_RATE_HZ
 CENTER_HZ = DEFAULT_CENTER_FREQ_HZ
 LINK_LENGTH = 40  # bytes of the link frame without CRCs (46 on air in format A)
 
+# The meters' modes, and the gateways': S2 (and T2) other->meter frames on S1's channel with
+# the short preamble, C2's on 869.525 MHz (GFSK).
 CASES: dict[str, ModeFormat] = {
     "T1": ModeFormat(T1, FrameFormat.A),
     "C1-A": ModeFormat(C1, FrameFormat.A),
     "C1-B": ModeFormat(C1, FrameFormat.B),
     "S1": ModeFormat(S1, FrameFormat.A),
+    "S2": ModeFormat.of("S2", Direction.OTHER_TO_METER),
+    "C2-A": ModeFormat.of("C2", Direction.OTHER_TO_METER, FrameFormat.A),
+    "C2-B": ModeFormat.of("C2", Direction.OTHER_TO_METER, FrameFormat.B),
 }
 
 
@@ -110,16 +115,18 @@ def make_stream(
     count: int,
     ecn0_db: float | None,
     rng: np.random.Generator,
-    cfo_hz: float = 0.0,
+    cfo_hz: float | Sequence[float] = 0.0,
     chip_rate_error: float = 0.0,
     link_length: int = LINK_LENGTH,
     gap_s: tuple[float, float] = (1e-3, 5e-3),
     sample_rate_hz: float = RATE_HZ,
+    rolloff: bool | None = None,
 ) -> Stream:
     """A cu8 recording at ``sample_rate_hz`` / 868.625 MHz with ``count`` telegrams of ``cases``
-    in turn, written piece by piece (seconds at 20 Msps would take gigabytes at once)."""
+    in turn (carrier offsets in turn too), written piece by piece (seconds at 20 Msps would take
+    gigabytes at once). ``rolloff``: the RTL2832U's filter, as in ``StreamSettings``."""
     bursts: list[BurstSpec] = random_bursts(cases, count, rng, link_length, cfo_hz, chip_rate_error)
-    settings = StreamSettings.for_modes(cases, sample_rate_hz, CENTER_HZ, ecn0_db)
+    settings = StreamSettings.for_modes(cases, sample_rate_hz, CENTER_HZ, ecn0_db, rolloff)
     sent = []
     with IQWriter(path, "cu8") as writer:
         for samples, telegram in render_stream(bursts, settings, rng, gap_s):
@@ -142,7 +149,7 @@ class Decoded:
     cpu_s: float
 
 
-def decode_ours(info: IQFileInfo, modes: Sequence = (S1, T1, C1)) -> Decoded:
+def decode_ours(info: IQFileInfo, modes: Sequence = ALL_MODES) -> Decoded:
     """Our receiver on a file; CPU time covers reading, conversion and demodulation."""
     from dsp.receiver import Receiver
 
@@ -159,7 +166,8 @@ def decode_rtl433(
     stream: Stream, mode: str, samples: np.ndarray | None = None, extra: Sequence[str] = ()
 ) -> tuple[tuple[dict, ...], float]:
     """rtl_433 on the same recording, moved to the channel centre and resampled to the rate its
-    decoder for ``mode`` wants; returns its messages and CPU seconds."""
+    decoder for ``mode`` (S1, T1 or C1, a suffix like "-A" ignored) wants; returns its messages
+    and CPU seconds."""
     setup = RTL433_SETUP[mode.split("-")[0]]
     x = read_samples(stream.info) if samples is None else samples
     y = to_channel(x, RATE_HZ, setup.center_freq_hz - CENTER_HZ, setup.sample_rate_hz)

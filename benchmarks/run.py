@@ -13,9 +13,10 @@ if __package__ in (None, ""):  # ``python3 benchmarks/run.py``
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import false_frames, sensitivity, speed, tolerance
-from benchmarks.common import CASES, receiver_available
+from benchmarks.common import receiver_available
 
-NAMES = ("sensitivity", "tolerance", "speed", "memory", "noise", "fuzz", "survey", "wrong_keys")
+NAMES = ("sensitivity", "tolerance", "speed", "memory", "noise", "fuzz", "survey", "wrong_keys",
+         "hostile")
 REPO = Path(__file__).resolve().parents[1]
 
 # Benchmarks that are programs of their own: module and its arguments for (full, quick) runs.
@@ -23,6 +24,8 @@ SUBPROGRAMS = {
     "fuzz": ("benchmarks.fuzz_protocol", ([], ["10000"])),
     "survey": ("benchmarks.survey_accuracy", ([], ["--seeds", "1"])),
     "wrong_keys": ("benchmarks.wrong_keys", ([], ["100000", "--samples", "20000"])),
+    # Last: it exits 1 when it finds a problem, which ends the run.
+    "hostile": ("benchmarks.hostile", ([], ["--quick"])),
 }
 
 
@@ -67,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         "--only", default=",".join(NAMES), help=f"comma-separated subset of {', '.join(NAMES)}"
     )
     parser.add_argument(
-        "--modes", default=",".join(CASES), help="sensitivity cases (default T1,C1-A,C1-B,S1)"
+        "--modes",
+        default=",".join(sensitivity.SWEEPS),
+        help=f"sensitivity cases (default {','.join(sensitivity.SWEEPS)})",
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", metavar="FILE", help="also write all results as JSON")
@@ -75,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in chosen if n not in NAMES]
     cases = [c.strip().upper() for c in args.modes.split(",") if c.strip()]
-    bad_cases = [c for c in cases if c not in CASES]
+    bad_cases = [c for c in cases if c not in sensitivity.SWEEPS]
     if unknown or bad_cases:
         parser.error(f"unknown benchmark(s) or mode(s): {', '.join(unknown + bad_cases)}")
     started = time.perf_counter()

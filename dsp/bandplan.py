@@ -2,11 +2,12 @@
 burst takes. Written once, used by the receiver, the occupancy detector and the modulator here,
 and by the simulator, the recorder and the survey in ``sdr``.
 
-Occupied bandwidth. The modes are continuous-phase 2-FSK with rectangular chips. Carson's rule,
+Occupied bandwidth. The modes are continuous-phase 2-FSK with rectangular chips (C2: GFSK, whose
+Gaussian pulse only narrows the spectrum). Carson's rule,
 ``B = 2 (Δf + f_m)`` with ``f_m = chip_rate / 2`` (the fundamental of alternating chips), gives
 the band within ``deviation + chip_rate / 2`` of the channel centre: S1 ±66.4 kHz, T1 ±100 kHz,
-C1 ±95 kHz (``occupied_half_width_hz``), which holds 96 % (S1) and 98 % (T1, C1) of a burst's
-power (measured on modulated random frames). That is where a SigMF annotation puts the
+C1 ±95 kHz, C2 ±50 kHz (``occupied_half_width_hz``), which holds 96 % (S1) and 98 % (T1, C1)
+of a burst's power (measured on modulated random frames). That is where a SigMF annotation puts the
 signal's edges, and what must lie inside a stream for the stream to cover a mode
 (``channel_offset_hz``, ``covered_modes``): the receiver decodes a burst whose occupied band
 touches the stream's edge (tests/dsp/test_bandplan.py).
@@ -27,6 +28,7 @@ from protocol.modes import (
     C1,
     C1_MARKER_FORMAT_A,
     C1_MARKER_FORMAT_B,
+    C2,
     S1,
     T1,
     FrameFormat,
@@ -36,16 +38,22 @@ from protocol.modes import (
 
 # The default stream: 868.625 MHz lies midway between S1 (868.30 MHz) and T1/C1 (868.95 MHz),
 # so at 2.4 Msps both channels sit 325 kHz from the centre, away from the dongle's DC spike and
-# from the band edges (docs/protocol.md §1.5).
+# from the band edges; C2's gateway channel (869.525 MHz) sits at +900 kHz, inside the band
+# near its edge (docs/protocol.md §1.5).
 DEFAULT_SAMPLE_RATE_HZ = 2.4e6
 DEFAULT_CENTER_FREQ_HZ = 868.625e6
-ALL_MODES: tuple[ModeSpec, ...] = (S1, T1, C1)
+# The meters' channels, and with C2 every channel the receiver knows.
+METER_MODES: tuple[ModeSpec, ...] = (S1, T1, C1)
+ALL_MODES: tuple[ModeSpec, ...] = (*METER_MODES, C2)
 
-# Minimum preamble length in chips ("01" repeated n times, docs/protocol.md §1.1).
-MIN_PREAMBLE_CHIPS: dict[str, int] = {"S1": 2 * 279, "T1": 2 * 19, "C1": 2 * 16}
-# Chips of each mode's sync word (docs/protocol.md §1.1), the end of ModeSpec.sync_chips. C1's
+# Minimum preamble length in chips ("01" repeated n times, docs/protocol.md §1.1); for C2 also
+# what ST's wM-Bus library sends (4 bytes).
+MIN_PREAMBLE_CHIPS: dict[str, int] = {"S1": 2 * 279, "T1": 2 * 19, "C1": 2 * 16, "C2": 2 * 16}
+# S1-m, S2 and T2's other->meter frames: the S physical layer with the "short header".
+SHORT_PREAMBLE_CHIPS = 2 * 15
+# Chips of each mode's sync word (docs/protocol.md §1.1), the end of ModeSpec.sync_chips. C's
 # 543D begins with "010101", which the preamble count above includes as well (header_chips).
-SYNC_WORD_CHIPS: dict[str, int] = {"S1": 18, "T1": 10, "C1": 16}
+SYNC_WORD_CHIPS: dict[str, int] = {"S1": 18, "T1": 10, "C1": 16, "C2": 16}
 POSTAMBLE = "0101"
 _PREAMBLE_TAIL = 6  # chips of the preamble already contained in ModeSpec.sync_chips
 
@@ -103,6 +111,13 @@ def modes_by_channel(modes: Iterable[ModeSpec]) -> dict[float, tuple[ModeSpec, .
     return {freq: tuple(group) for freq, group in groups.items()}
 
 
+def fitted_channel(modes: Iterable[ModeSpec]) -> bool:
+    """Whether a channel carrying ``modes`` is fitted into a filter bank set by the meters'
+    channels (``dsp.channelizer.bank_decimations``): C2's gateway channel, where frames are
+    few, must not cost S1, T1 and C1 selectivity or change their results."""
+    return not any(mode in METER_MODES for mode in modes)
+
+
 def _preamble_chips(mode: ModeSpec, preamble_chips: int | None) -> int:
     return MIN_PREAMBLE_CHIPS.get(mode.name, 32) if preamble_chips is None else preamble_chips
 
@@ -110,7 +125,7 @@ def _preamble_chips(mode: ModeSpec, preamble_chips: int | None) -> int:
 def header_chips(
     mode: ModeSpec, frame_format: FrameFormat, preamble_chips: int | None = None
 ) -> str:
-    """The chips of a burst before its data: preamble, sync word (and C1's format marker).
+    """The chips of a burst before its data: preamble, sync word (and C's format marker).
 
     ``preamble_chips`` (default: the mode's minimum) counts the alternating chips in front of
     the sync word."""

@@ -3,9 +3,9 @@
 Runs only where the sync search fired: chip grid acquired on the known template chips, CFO
 and deviation from them (data-aided), chip timing tracked over the whole burst, soft chips
 (coherent, with the carrier phase carried along the continuous-phase path; Manchester pairs
-as one symbol), soft line decoding, CRC-aided correction. On the
-868.95 MHz channel one ``543D`` match can be T1, C1 format A or C1 format B (docs/protocol.md §1.4);
-each plausible reading is decoded and the CRCs decide.
+as one symbol; C2's GFSK chips matched to their Gaussian pulse), soft line decoding, CRC-aided
+correction. On the 868.95 MHz channel one ``543D`` match can be T1, C1 format A or C1 format B
+(docs/protocol.md §1.4); each plausible reading is decoded and the CRCs decide.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from dsp.demod import (
     acquire_timing,
     fit_timing,
     frequency_offset,
+    gfsk_soft,
     lag_chip_sums,
     manchester_metrics,
     refine_carrier,
@@ -138,7 +139,7 @@ def _chips(text: str) -> np.ndarray:
 
 
 class BurstDecoder:
-    """Decodes the sync candidates of one channel (S1, or T1 and C1 on 868.95 MHz)."""
+    """Decodes the sync candidates of one channel (S1; T1 and C1 on 868.95 MHz; or C2)."""
 
     def __init__(self, modes: Sequence[ModeSpec], template: str, geometry: ChannelGeometry) -> None:
         self.readings = readings_for(modes, template)
@@ -193,7 +194,8 @@ class BurstDecoder:
         if isinstance(acquired, FailureReason):
             return self.label, Rejection(acquired)
         timing = acquired
-        tones = ToneIntegrals(y, *refine_carrier(y, cfo, dev_nominal, timing, self.template))
+        carrier = refine_carrier(y, cfo, dev_nominal, timing, self.template, first_mode.gaussian_bt)
+        tones = ToneIntegrals(y, *carrier)
         # One fit serves the template, the markers and every reading's length field.
         timing = fit_timing(tones, timing, 0, self._header_stop)
         # Chip decisions on the template itself and on the known chips the readings expect.
@@ -366,7 +368,10 @@ class BurstDecoder:
             data = chips.since(data_start)
             return decode_bits_soft(metrics, manchester_violations(data.soft())), data
         chips = tone_correlations(tones, timing, data_start, count)
-        return decode_soft(chips.coherent_soft(), line_code), chips
+        bt = reading.mode.gaussian_bt
+        if bt is None:
+            return decode_soft(chips.coherent_soft(), line_code), chips
+        return decode_soft(gfsk_soft(tones, timing, data_start, count, bt), line_code), chips
 
     def _burst(
         self,

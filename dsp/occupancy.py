@@ -21,8 +21,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dsp.bandplan import ALL_MODES, filter_half_width_hz, inside_stream, modes_by_channel
-from dsp.channelizer import Channelizer, fast_decimation
+from dsp.bandplan import (
+    ALL_MODES,
+    filter_half_width_hz,
+    fitted_channel,
+    inside_stream,
+    modes_by_channel,
+)
+from dsp.channelizer import Channelizer, bank_decimations
 from dsp.noise_floor import NoiseFloor, exceedance_threshold
 from dsp.types import IQChunk
 from protocol.modes import ModeSpec
@@ -64,6 +70,7 @@ class Channel:
     freq_hz: float
     bandwidth_hz: float
     block_s: float
+    fitted: bool = False  # fitted into the others' filter bank (``dsp.bandplan.fitted_channel``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +113,7 @@ def default_channels(modes: Iterable[ModeSpec] = ALL_MODES) -> tuple[Channel, ..
         # makes a lone burst's envelope ripple like a weak second transmitter.
         half_width = max(filter_half_width_hz(m, CFO_MARGIN_HZ) for m in group)
         block_s = BLOCK_CHIPS / min(m.chip_rate_hz for m in group)
-        out.append(Channel(freq, 2 * half_width, block_s))
+        out.append(Channel(freq, 2 * half_width, block_s, fitted_channel(group)))
     return tuple(out)
 
 
@@ -311,15 +318,17 @@ class OccupancyDetector:
                     f"channel {c.freq_hz / 1e6:.3f} MHz is outside the stream "
                     f"({center_freq_hz / 1e6:.3f} MHz ± {sample_rate_hz / 2e6:.3f} MHz)"
                 )
-        decimations = [
-            fast_decimation(int(sample_rate_hz // c.bandwidth_hz)) for c in self.channels
-        ]
+        fitted = [c.fitted for c in self.channels]
+        decimations = bank_decimations(
+            [int(sample_rate_hz // c.bandwidth_hz) for c in self.channels], fitted
+        )
         self._bank = Channelizer(
             sample_rate_hz,
             [
                 (c.freq_hz - center_freq_hz, d, c.bandwidth_hz / 2)
                 for c, d in zip(self.channels, decimations, strict=True)
             ],
+            fitted,
         )
         self._tracks = [
             _ChannelTrack(c, sample_rate_hz, plan.decimation, plan.delay_samples)

@@ -14,33 +14,22 @@ from functools import partial
 
 from protocol.afl import AFL_CI, parse_afl
 from protocol.crc import crc16
+from protocol.direction import contradicts_channel, frame_direction
 from protocol.ell import ELL_LENGTHS, parse_ell
 from protocol.link import LINK_HEADER_LEN, check_frame, locate_frame, parse_link_header
 from protocol.manufacturers import DIEHL_DEFAULT_KEY, PROPRIETARY_PAYLOADS, DiehlLayout
-from protocol.modes import FrameFormat
+from protocol.modes import Direction, FrameFormat
 from protocol.records import RecordsResult, expand_compact, format_signature_bytes, parse_records
 from protocol.security import FILLER, Opened, open_ell, open_tpl
 from protocol.telegram import Address, Telegram, TplHeader
 from protocol.transport import Content, ci_info, parse_tpl_header
 from protocol.types import DecodeFailure, FailureReason, Frame, SecurityStatus
+from protocol.vendors.registry import COMPACT_FORMATS, add_readings
 
 NWL_CI = 0x81  # network layer: CI plus one byte (wmbusmeters skips it the same way)
 FORMAT_CACHE_SIZE = 1024
 MANUFACTURER_SECURITY_MODES = range(16, 32)
 COMPACT_HEADER_LEN = 4  # format signature (2, LE) and full-frame CRC (2, LE)
-# Record layouts of Kamstrup meters (Multical 21, flowIQ) that send mostly compact frames, as
-# wmbusmeters knows them; each is checked against its signature (CRC) and every rebuilt frame
-# against its full-frame CRC, so a wrong entry cannot produce readings.
-KNOWN_COMPACT_FORMATS = tuple(
-    bytes.fromhex(h)
-    for h in (
-        "02FF2004134413615B6167",
-        "02FF20041392013BA1015B8101E7FF0F",
-        "02FF2004134413A1015B8101E7FF0F",
-        "02FF2004134413615B5167",
-        "02FF2004134413",
-    )
-)
 
 
 def parse_hex(text: str) -> bytes | DecodeFailure:
@@ -128,7 +117,7 @@ class Decoder:
     def __init__(self, keys: Mapping[str, bytes] | None = None) -> None:
         self._keys = {normalise_meter_id(k): bytes(v) for k, v in (keys or {}).items()}
         self._formats: OrderedDict[int, bytes] = OrderedDict(
-            (crc16(f), f) for f in KNOWN_COMPACT_FORMATS
+            (crc16(f), f) for f in COMPACT_FORMATS
         )
 
     def __repr__(self) -> str:  # never show keys
@@ -168,9 +157,15 @@ class Decoder:
         layers = _Layers()
         if link.layout not in (None, DiehlLayout.OMS):
             layers.flags.append(f"diehl_address_{link.layout}")
+        if contradicts_channel(link.c_field, frame.mode):
+            layers.flags.append("c_field_contradicts_channel")
         start = _Reached(Telegram(frame, frame_format, link), frame.data[LINK_HEADER_LEN:])
         telegram = self._above_link(start, layers)
-        return replace(telegram, security=layers.status, flags=tuple(layers.flags))
+        telegram = replace(telegram, security=layers.status, flags=tuple(layers.flags),
+                           direction=_direction(telegram))
+        if telegram.direction is Direction.OTHER_TO_METER:
+            return telegram  # a gateway's records are commands to the meter, not its readings
+        return add_readings(telegram, self._key(telegram.meter_address, link.address))
 
     def _above_link(self, start: _Reached, layers: _Layers) -> Telegram:
         """The layers in turn; a step that returns a ``Telegram`` ends the decoding there."""
@@ -328,11 +323,18 @@ def _reads_above_ell(telegram: Telegram, rest: bytes) -> bool:
     return True
 
 
+def _direction(telegram: Telegram) -> Direction:
+    """Which way the frame went, as far as the frame itself shows (``protocol.direction``)."""
+    ci = telegram.tpl.ci if telegram.tpl is not None else None
+    return frame_direction(telegram.link.c_field, telegram.frame.mode, ci)
+
+
 def _open_transport(at: _Transport, meter: Address, key: bytes | None) -> Opened:
     """``open_tpl``, and the ways in that some meters need when it finds none."""
     records = at.checkable_records
+    direction = _direction(at.telegram)
     opened = open_tpl(at.tpl, at.telegram.afl, at.tpl_bytes, at.payload, meter, key,
-                      records=records)
+                      records=records, direction=direction)
     if (
         opened.status is SecurityStatus.NO_KEY
         and at.telegram.link.layout is DiehlLayout.OMS
@@ -341,7 +343,7 @@ def _open_transport(at: _Transport, meter: Address, key: bytes | None) -> Opened
         # Diehl meters without an installer key use the published default key.
         with_default = open_tpl(
             at.tpl, at.telegram.afl, at.tpl_bytes, at.payload, meter, DIEHL_DEFAULT_KEY,
-            records=records,
+            records=records, direction=direction,
         )
         if with_default.status is SecurityStatus.DECRYPTED:
             flags = (*with_default.flags, "manufacturer_default_key")

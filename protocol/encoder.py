@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 
 from protocol.afl import AFL_CI, FCL_KI, FCL_MAC, FCL_MCL, FCL_MCR, FCL_ML, MAC_BYTES
 from protocol.crc import crc16
+from protocol.direction import frame_direction
 from protocol.ell import ELL_LENGTHS
+from protocol.modes import Direction
 from protocol.security import (
     AES_BLOCK,
-    DC_ENC_FROM_METER,
-    DC_MAC_FROM_METER,
     FILLER,
+    MODE7_DCS,
     aes_cbc_encrypt,
     aes_cmac,
     aes_ctr,
@@ -64,7 +65,11 @@ class TplSpec:
 
 @dataclass(frozen=True, slots=True)
 class TelegramSpec:
-    """Everything needed to build one telegram; ``payload`` is the plaintext record area."""
+    """Everything needed to build one telegram; ``payload`` is the plaintext record area.
+
+    ``direction`` picks mode 7's derived keys; None: the direction the C-field and CI show
+    (``protocol.direction``), which is what the decoder uses for frames not from the radio.
+    """
 
     address: Address
     c_field: int = 0x44
@@ -72,6 +77,13 @@ class TelegramSpec:
     afl: AflSpec | None = None
     tpl: TplSpec | None = field(default_factory=TplSpec)
     payload: bytes = b""
+    direction: Direction | None = None
+
+    @property
+    def mode7_dcs(self) -> tuple[int, int]:
+        """Key derivation constants (Kenc, Kmac) of mode 7 for this telegram's direction."""
+        ci = self.tpl.ci if self.tpl is not None else None
+        return MODE7_DCS[self.direction or frame_direction(self.c_field, None, ci)]
 
 
 def _need(key: bytes | None, what: str) -> bytes:
@@ -121,13 +133,16 @@ def _tpl_bytes(spec: TelegramSpec, key: bytes | None) -> tuple[bytes, AflHeader 
         if spec.afl is None:
             raise ValueError("mode 7 needs an AflSpec (message counter)")
         k = _need(key, "mode 7")
-        kenc = mode7_key(k, DC_ENC_FROM_METER, spec.afl.mcr, meter.id_bytes)
+        dc_enc, dc_mac = spec.mode7_dcs
+        kenc = mode7_key(k, dc_enc, spec.afl.mcr, meter.id_bytes)
         tpl_part = header + aes_cbc_encrypt(kenc, bytes(AES_BLOCK), plain) + tpl.clear_tail
-        return tpl_part, _afl_header(spec.afl, tpl_part, meter, k)
+        return tpl_part, _afl_header(spec.afl, tpl_part, meter, k, dc_mac)
     return header + payload, None
 
 
-def _afl_header(afl: AflSpec, tpl_part: bytes, meter: Address, key: bytes | None) -> AflHeader:
+def _afl_header(
+    afl: AflSpec, tpl_part: bytes, meter: Address, key: bytes | None, dc_mac: int
+) -> AflHeader:
     mac_len = MAC_BYTES.get(afl.mcl & 0x0F, 0) if afl.mac else 0
     fcl = FCL_MCL | FCL_MCR
     fcl |= (FCL_KI if afl.ki is not None else 0) | (FCL_ML if afl.ml is not None else 0)
@@ -135,7 +150,7 @@ def _afl_header(afl: AflSpec, tpl_part: bytes, meter: Address, key: bytes | None
     mac = None
     if mac_len:
         k = _need(key, "AFL MAC")
-        kmac = mode7_key(k, DC_MAC_FROM_METER, afl.mcr, meter.id_bytes)
+        kmac = mode7_key(k, dc_mac, afl.mcr, meter.id_bytes)
         mac = aes_cmac(kmac, afl_mac_input(header, tpl_part))[:mac_len]
         fcl |= FCL_MAC
     afll = 2 + 1 + (2 if afl.ki is not None else 0) + 4 + mac_len + (2 if afl.ml is not None else 0)
@@ -177,7 +192,7 @@ def encode_telegram(spec: TelegramSpec, key: bytes | None = None) -> bytes:
     tpl_part, afl = _tpl_bytes(spec, key)
     if spec.afl is not None and afl is None:
         meter = (spec.tpl.address if spec.tpl else None) or spec.address
-        afl = _afl_header(spec.afl, tpl_part, meter, key)
+        afl = _afl_header(spec.afl, tpl_part, meter, key, spec.mode7_dcs[1])
     rest = (_afl_bytes(afl) if afl is not None else b"") + tpl_part
     if spec.ell is not None:
         rest = _ell_bytes(spec.ell, spec.address, rest, key)

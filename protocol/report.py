@@ -13,7 +13,15 @@ from typing import Any
 
 from protocol.link import LINK_HEADER_LEN
 from protocol.records import record_to_dict
-from protocol.telegram import AflHeader, EllHeader, HeaderKind, Telegram, TplHeader
+from protocol.telegram import (
+    Address,
+    AflHeader,
+    EllHeader,
+    Exchange,
+    HeaderKind,
+    Telegram,
+    TplHeader,
+)
 from protocol.types import DecodeFailure, Record
 
 MODEL = "Wireless-MBus"
@@ -84,11 +92,29 @@ def _tpl(tpl: TplHeader) -> dict[str, Any]:
     return out
 
 
+def _exchange(exchange: Exchange) -> dict[str, Any]:
+    out: dict[str, Any] = {"exchange": exchange.start_sample}
+    answer = exchange.answer
+    if answer is not None:
+        low, high = answer.window_ms
+        out.update(
+            reply_to=answer.reply_to,
+            response_delay_ms=round(answer.delay_ms, 3),
+            response_window_ms=[round(low, 3), round(high, 3)],
+            in_window=answer.in_window,
+        )
+    return out
+
+
+def _station(address: Address) -> dict[str, str]:
+    return {"M": address.manufacturer, "id": address.id}
+
+
 def telegram_to_dict(t: Telegram) -> dict[str, Any]:
     address = t.link.address
     out: dict[str, Any] = {
         "model": MODEL,
-        "mode": t.frame.mode,
+        "mode": t.mode,
         "M": address.manufacturer,
         "id": int(address.id) if address.id_is_bcd else None,
         "version": address.version,
@@ -104,6 +130,7 @@ def telegram_to_dict(t: Telegram) -> dict[str, Any]:
         meter_id=t.meter_id,
         device_type=t.meter_address.device_type_name,
         c_name=t.link.c_name,
+        direction=str(t.direction),
         frame_format=None if t.frame_format is None else str(t.frame_format),
         frame_hex=t.frame.data.hex().upper(),
         security=str(t.security),
@@ -116,6 +143,9 @@ def telegram_to_dict(t: Telegram) -> dict[str, Any]:
     if t.tpl is not None:
         out["tpl"] = _tpl(t.tpl)
     out["records"] = [record_to_dict(r) for r in t.records]
+    if t.readings:
+        out["family"] = t.family
+        out["readings"] = {r.name: r.value for r in t.readings}
     if t.manufacturer_data:
         out["manufacturer_data"] = t.manufacturer_data.hex().upper()
     if t.more_records_follow:
@@ -124,6 +154,8 @@ def telegram_to_dict(t: Telegram) -> dict[str, Any]:
         out["payload_hex"] = t.payload.hex().upper()
     if t.error is not None:
         out["error"] = _error(t.error)
+    if t.gateway_address is not None:
+        out["gateway"] = _station(t.gateway_address)
     burst = t.frame.burst
     if burst is not None:
         out.update(
@@ -136,6 +168,8 @@ def telegram_to_dict(t: Telegram) -> dict[str, Any]:
             freq_hz=burst.freq_hz,
             corrected_errors=t.frame.corrected_errors,
         )
+        if t.exchange is not None:
+            out.update(_exchange(t.exchange))
     return out
 
 
@@ -153,6 +187,18 @@ def _record_line(r: Record) -> str:
     return f"    {r.quantity}: {value}{unit}{extra}  [{(r.dif + r.vif).hex().upper()}]"
 
 
+def _answer_line(exchange: Exchange, sample_rate_hz: float) -> str:
+    answer = exchange.answer
+    if answer is None:
+        return f"exchange {exchange.mode}: opens it"
+    low, high = answer.window_ms
+    verdict = "" if answer.in_window else "  OUTSIDE ITS WINDOW"
+    return (
+        f"exchange {exchange.mode}: answers the frame at t={answer.reply_to / sample_rate_hz:.6f} s"
+        f" after {answer.delay_ms:.3f} ms (window {low:.3f}-{high:.3f} ms){verdict}"
+    )
+
+
 def failure_summary(failure: DecodeFailure) -> str:
     return printable(f"error: {failure.reason} ({failure.stage}): {failure.detail}")
 
@@ -161,10 +207,10 @@ def telegram_summary(t: Telegram) -> str:
     """Readable multi-line description of a telegram, control characters escaped line by line."""
     a = t.link.address
     fmt = "no CRCs" if t.frame_format is None else f"format {t.frame_format}"
-    mode = f", mode {t.frame.mode}" if t.frame.mode else ""
+    mode = f", mode {t.mode}" if t.mode else ""
     lines = [
         f"{a.manufacturer} {a.id} {a.device_type_name} ver 0x{a.version:02X}  "
-        f"C 0x{t.link.c_field:02X} {t.link.c_name}  ({fmt}{mode})"
+        f"C 0x{t.link.c_field:02X} {t.link.c_name} {t.direction}  ({fmt}{mode})"
     ]
     b = t.frame.burst
     if b is not None:
@@ -173,6 +219,10 @@ def telegram_summary(t: Telegram) -> str:
             f"  SNR {b.snr_db:.1f} dB  CFO {b.cfo_hz / 1e3:+.1f} kHz"
             f"  {b.chip_rate_hz / 1e3:.2f} kchip/s  corrected {t.frame.corrected_errors}"
         )
+        if t.exchange is not None:
+            lines.append(f"  {_answer_line(t.exchange, b.sample_rate_hz)}")
+    if t.gateway_address is not None:
+        lines.append(f"  gateway: {t.gateway_address.manufacturer} {t.gateway_address.id}")
     if t.ell is not None:
         sn = "" if t.ell.session_number is None else (
             f" session {t.ell.session_counter} enc {t.ell.encryption}")
@@ -192,6 +242,9 @@ def telegram_summary(t: Telegram) -> str:
         lines.append(text)
     flags = f" ({', '.join(t.flags)})" if t.flags else ""
     lines.append(f"  security: {t.security}{flags}")
+    if t.readings:
+        lines.append(f"  readings ({t.family}):")
+        lines.extend(f"    {r.name}: {r.value}" for r in t.readings)
     if t.records:
         lines.append("  records:")
         lines.extend(_record_line(r) for r in t.records)

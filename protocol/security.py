@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.cmac import CMAC
 
 from protocol.crc import crc16
+from protocol.modes import Direction
 from protocol.records import parse_records
 from protocol.telegram import Address, AflHeader, EllHeader, TplHeader
 from protocol.types import DecodeFailure, FailureReason, SecurityStatus
@@ -33,8 +34,14 @@ CMAC_AUTH_TYPES = range(3, 8)  # AFL MCL authentication types using AES-CMAC (8 
 # a 2- or 4-byte one (AT 3, 4) would be forged by chance once in 65,536 or 2^32 tries.
 MODE7_MIN_MAC_BYTES = 8
 KDF_PADDING = b"\x07" * 7
-# Key derivation constants (DC) of docs/protocol.md §6.3.
+# Key derivation constants (DC) of docs/protocol.md §6.3: a gateway encrypts and authenticates
+# what it sends to a meter with keys of its own direction, derived from the meter's key.
 DC_ENC_FROM_METER, DC_MAC_FROM_METER = 0x00, 0x01
+DC_ENC_TO_METER, DC_MAC_TO_METER = 0x10, 0x11
+MODE7_DCS: dict[Direction, tuple[int, int]] = {  # (Kenc, Kmac) by the frame's direction
+    Direction.METER_TO_OTHER: (DC_ENC_FROM_METER, DC_MAC_FROM_METER),
+    Direction.OTHER_TO_METER: (DC_ENC_TO_METER, DC_MAC_TO_METER),
+}
 PLAINTEXT_MARKED_ENCRYPTED = "plaintext_marked_encrypted"
 # Decrypted in mode 2 or 5, but what follows 2F 2F has no layout that can be checked (compact
 # and format frames, opaque CIs, meters with a proprietary payload): 1 wrong key in 65,536 passes.
@@ -237,14 +244,16 @@ def open_tpl(
     key: bytes | None,
     *,
     records: bool,
+    direction: Direction,
 ) -> Opened:
     """Decrypt the TPL payload according to the CW security mode.
 
     ``tpl_bytes`` are the bytes from the TPL CI to the end (what the AFL MAC covers),
     ``payload`` the bytes after the TPL header, ``meter`` the address whose M/A enter IV and KDF
-    (the long-header address when present, else the link address). ``records``: the payload is
-    EN 13757-3 records (by its CI, and the meter is not known to send a proprietary layout), so
-    a plaintext must read as records.
+    (the long-header address when present, else the link address: the meter in both directions,
+    docs/protocol.md §6.2). ``records``: the payload is EN 13757-3 records (by its CI, and the
+    meter is not known to send a proprietary layout), so a plaintext must read as records.
+    ``direction`` selects mode 7's derived keys (§6.3).
     """
     mode = tpl.security_mode
     if mode == 0:
@@ -265,7 +274,7 @@ def open_tpl(
         return _open_cbc(partial(aes_cbc_decrypt, key, iv), payload, tpl.encrypted_blocks,
                          AES_BLOCK, "mode 5", records)
     if mode == 7:
-        return _open_mode7(tpl, afl, tpl_bytes, payload, meter, key, records)
+        return _open_mode7(tpl, afl, tpl_bytes, payload, meter, key, records, direction)
     if len(key) != DES_BLOCK:
         return _failed(SecurityStatus.WRONG_KEY, payload, FailureReason.WRONG_KEY,
                        "mode 2 needs an 8-byte DES key")
@@ -281,6 +290,7 @@ def _open_mode7(
     meter: Address,
     key: bytes,
     records: bool,
+    direction: Direction,
 ) -> Opened:
     """Mode 7: the AFL MAC decides; without one of at least 8 bytes nothing is decrypted."""
     if afl is None or afl.mcr is None:
@@ -299,11 +309,12 @@ def _open_mode7(
         problem = f"mode 7 needs an AFL MAC of {MODE7_MIN_MAC_BYTES} bytes or more, " + (
             "none sent" if afl.mac is None else f"got {len(afl.mac)}")
     else:
-        kmac = mode7_key(key, DC_MAC_FROM_METER, afl.mcr, meter.id_bytes)
+        dc_enc, dc_mac = MODE7_DCS[direction]
+        kmac = mode7_key(key, dc_mac, afl.mcr, meter.id_bytes)
         expected = aes_cmac(kmac, afl_mac_input(afl, tpl_bytes))[: len(afl.mac)]
         # Constant time: how many leading MAC bytes matched must not show in the timing.
         if hmac.compare_digest(expected, afl.mac):
-            kenc = mode7_key(key, DC_ENC_FROM_METER, afl.mcr, meter.id_bytes)
+            kenc = mode7_key(key, dc_enc, afl.mcr, meter.id_bytes)
             return _open_cbc(partial(aes_cbc_decrypt, kenc, bytes(AES_BLOCK)), payload,
                              tpl.encrypted_blocks, AES_BLOCK, "mode 7", records,
                              authenticated=True)

@@ -11,8 +11,8 @@ from enum import StrEnum
 
 from protocol.device_types import device_type_name
 from protocol.manufacturers import DiehlLayout, manufacturer_letters
-from protocol.modes import FrameFormat
-from protocol.types import DecodeFailure, Frame, Record, SecurityStatus
+from protocol.modes import S1, Direction, FrameFormat
+from protocol.types import DecodeFailure, Frame, Reading, Record, SecurityStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +72,22 @@ def c_field_name(c_field: int) -> str:
         # SND_UD toggles FCB with FCV set; SND_UD2 (43) has FCV clear.
         return "SND_UD" if c_field & 0x10 else "SND_UD2"
     return _C_NAMES.get((prm, function), f"C_0x{c_field:02X}")
+
+
+_M2O, _O2M = Direction.METER_TO_OTHER, Direction.OTHER_TO_METER
+# Who sends each function (docs/protocol.md §2.3). ACK is sent by both sides and is missing here,
+# as is any unnamed value: the channel or the exchange decides those (``protocol.direction``).
+_C_DIRECTIONS: dict[str, Direction] = {
+    "SND_NR": _M2O, "SND_IR": _M2O, "ACC_NR": _M2O, "ACC_DMD": _M2O, "RSP_UD": _M2O,
+    "NACK": _M2O, "SND_NKE": _O2M, "SND_UD": _O2M, "SND_UD2": _O2M, "SND_UD3": _O2M,
+    "REQ_UD1": _O2M, "REQ_UD2": _O2M, "CNF_IR": _O2M,
+}
+
+
+def c_field_direction(c_field: int) -> Direction | None:
+    """The direction a C-field's function is sent in; None when both sides send it (ACK) or the
+    value has no name."""
+    return _C_DIRECTIONS.get(c_field_name(c_field))
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,11 +209,41 @@ class TplHeader:
 
 
 @dataclass(frozen=True, slots=True)
+class Answer:
+    """How a frame answers an earlier one (docs/json-schema.md, "Exchanges").
+
+    ``delay_ms`` runs from the answered frame's ``end_sample`` (after its last data chip) to this
+    frame's ``start_sample`` (the first sample of its sync word), so it includes this frame's
+    preamble; ``window_ms`` is the standard's response window measured the same way.
+    """
+
+    reply_to: int  # start_sample of the frame answered
+    delay_ms: float
+    window_ms: tuple[float, float]
+
+    @property
+    def in_window(self) -> bool:
+        low, high = self.window_ms
+        return low <= self.delay_ms <= high
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """A frame's place in an exchange between a meter and a gateway (``protocol.conversation``)."""
+
+    start_sample: int  # of the exchange's first frame: the exchange's name in the output
+    mode: str  # OMS mode of the whole exchange: "S2", "T2" or "C2"
+    answer: Answer | None = None  # None for the frame that opened the exchange
+
+
+@dataclass(frozen=True, slots=True)
 class Telegram:
     """Everything decoded from one link-layer frame.
 
     ``error`` is set when a layer above the link header failed; the headers decoded before the
-    failure (and records decoded before a record error) are kept.
+    failure (and records decoded before a record error) are kept. ``direction`` comes from the
+    C-field and the channel (``protocol.direction``); a conversation tracker sets ``exchange``
+    and, for an ACK, the direction its exchange shows.
     """
 
     frame: Frame
@@ -213,6 +259,20 @@ class Telegram:
     manufacturer_data: bytes = b""
     more_records_follow: bool = False
     error: DecodeFailure | None = None
+    family: str | None = None  # the meter family (protocol/vendors) that gave the readings
+    readings: tuple[Reading, ...] = ()
+    direction: Direction = Direction.METER_TO_OTHER
+    exchange: Exchange | None = None
+
+    @property
+    def mode(self) -> str | None:
+        """The OMS mode: the exchange's (S2, T2, C2) for a frame in one; else S2 for a frame to
+        a meter on the S channel (868.3 MHz), and the receiver's mode for everything else."""
+        if self.exchange is not None:
+            return self.exchange.mode
+        if self.direction is Direction.OTHER_TO_METER and self.frame.mode == S1.name:
+            return "S2"
+        return self.frame.mode
 
     @property
     def meter_id(self) -> str:
@@ -224,3 +284,16 @@ class Telegram:
         if self.tpl is not None and self.tpl.address is not None:
             return self.tpl.address
         return self.link.address
+
+    @property
+    def gateway_address(self) -> Address | None:
+        """The sender of a frame to a meter, when the frame names it: a link address other than
+        the meter's in the TPL long header (OMS). None otherwise: a frame to a meter whose link
+        address is the meter's, as EN 13757-4 has it, does not say which gateway sent it."""
+        meter = self.meter_address
+        link = self.link.address
+        if self.direction is not Direction.OTHER_TO_METER or (
+            (link.m_field, link.id_bytes) == (meter.m_field, meter.id_bytes)
+        ):
+            return None
+        return link

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from protocol.link import parse_long_address
+from protocol.modes import Direction
 from protocol.telegram import HeaderKind, TplHeader
 from protocol.types import DecodeFailure, FailureReason
 
@@ -93,11 +94,24 @@ TPL_CI: dict[int, CiInfo] = {
 }
 MANUFACTURER_CI = range(0xA0, 0xB8)
 _MANUFACTURER = CiInfo("manufacturer_specific", _N)
+# The TPL CIs only a gateway ("other device") sends: those "to device" in docs/protocol.md §5.1.
+# Every other known TPL CI comes from a meter; manufacturer CIs are sent either way.
+TO_METER_CI = frozenset(
+    (0x51, 0x52, 0x53, 0x54, 0x55, 0x5A, 0x5B, 0x5C, 0x60, 0x61, 0x64, 0x65, 0x6C, 0x6D, 0x80,
+     0x82, 0x83, 0x84, 0x85, 0xC0, 0xC3)
+)
 
 
 def ci_info(ci: int) -> CiInfo | None:
     """What a transport-layer CI means, or None when it is not a known TPL CI."""
     return _MANUFACTURER if ci in MANUFACTURER_CI else TPL_CI.get(ci)
+
+
+def ci_direction(ci: int | None) -> Direction | None:
+    """Who sends a TPL CI; None for no CI, an unknown one or a manufacturer-specific one."""
+    if ci is None or ci in MANUFACTURER_CI or ci not in TPL_CI:
+        return None
+    return Direction.OTHER_TO_METER if ci in TO_METER_CI else Direction.METER_TO_OTHER
 
 
 def parse_tpl_header(data: bytes, pos: int) -> tuple[TplHeader, int] | DecodeFailure:

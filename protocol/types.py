@@ -32,6 +32,7 @@ class FailureReason(StrEnum):
     BAD_MAC = "bad_mac"
     UNSUPPORTED_SECURITY = "unsupported"
     UNKNOWN_FORMAT = "unknown_format"  # compact frame whose format signature was never seen
+    VENDOR_FORMAT_UNKNOWN = "vendor_format_unknown"  # manufacturer payload no meter family reads
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,15 @@ class Record:
     unit: str  # e.g. "m3", "Wh", "C", "" for dimensionless or text
     value: Any  # scaled number, str (text, BCD with error digits, dates ISO 8601), or None
     extensions: tuple[str, ...] = ()  # meanings of combinable VIFEs, e.g. ("backward_flow",)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A value a meter family reads from a telegram, named as wmbusmeters names it: the last
+    part of the name is the unit (``total_m3``, ``current_consumption_hca``, ``power_kw``)."""
+
+    name: str
+    value: int | float
 
 
 @dataclass(frozen=True, slots=True)

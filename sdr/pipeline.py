@@ -1,4 +1,5 @@
-"""Glue between a sample source, the receiver and the protocol decoder (decode, listen, survey)."""
+"""Glue between a sample source, the receiver, the protocol decoder and the conversation tracker
+(decode, listen, survey)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,17 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from dsp.bandplan import covered_modes
+from dsp.bandplan import (
+    ALL_MODES,
+    SHORT_PREAMBLE_CHIPS,
+    airtime_s,
+    covered_modes,
+    sync_word_chip,
+)
 from dsp.types import IQChunk
-from protocol.modes import ModeSpec
+from protocol.conversation import ConversationTracker
+from protocol.framing import on_air_length
+from protocol.modes import S1, ModeSpec
 from protocol.telegram import Telegram
 from protocol.types import DecodeFailure, FailureReason, Frame
 from sdr.errors import UserError
@@ -18,6 +27,24 @@ if TYPE_CHECKING:
     from dsp.receiver import CandidateCounts
 
 Result = Telegram | DecodeFailure
+
+# How long after a frame's start_sample the receiver has delivered it, at most: it decodes a
+# candidate once its buffer holds the longest burst that could follow (L = 255) at the slowest
+# chip rate it searches (-15 %, docs/protocol.md §1.1), plus its filters and sync search
+# (``LATENCY_MARGIN_S``). Bounded over every mode, whichever a stream covers: S1's 0.19 s.
+SLOWEST_CHIP_RATE_ERROR = -0.15
+LATENCY_MARGIN_S = 0.02
+RECEIVER_LATENCY_S = LATENCY_MARGIN_S + max(
+    airtime_s(m, m.frame_formats[0], on_air_length(255, m.frame_formats[0]),
+              chip_rate_error=SLOWEST_CHIP_RATE_ERROR)
+    for m in ALL_MODES
+)
+# The shortest preamble before an answer's sync word, per channel: the answers on the S channel
+# (S2 and T2 gateways, S2 meters) use the short one, the others their mode's minimum.
+ANSWER_PREAMBLES_S: dict[str, float] = {
+    m.name: sync_word_chip(m, SHORT_PREAMBLE_CHIPS if m is S1 else None) / m.chip_rate_hz
+    for m in ALL_MODES
+}
 
 
 def modes_in_band(
@@ -105,13 +132,20 @@ def _by_reason(counts: Counter[tuple[str, FailureReason]]) -> Counter[tuple[str,
 
 
 class DecodePipeline:
-    """Streaming receiver + decoder with per-mode statistics (``stats``)."""
+    """Streaming receiver + decoder + conversation tracker, with per-mode statistics (``stats``).
+
+    Telegrams of meters that offer no access come out as soon as the receiver delivers them;
+    frames that may belong to an exchange are held until it is complete, at most the pairing
+    horizon plus twice ``RECEIVER_LATENCY_S`` (``protocol.conversation``).
+    """
 
     def __init__(self, receiver: ReceiverLike, decoder: DecoderLike) -> None:
         self.receiver = receiver
         self.decoder = decoder
+        self.conversations = ConversationTracker(RECEIVER_LATENCY_S, ANSWER_PREAMBLES_S)
         self._telegrams: Counter[str] = Counter()
         self._failures: Counter[tuple[str, str]] = Counter()
+        self._now = 0  # where the stream has reached: the end of the last chunk
 
     def _decode(self, items: Iterable[Frame | DecodeFailure]) -> list[Result]:
         out: list[Result] = []
@@ -131,16 +165,21 @@ class DecodePipeline:
         return out
 
     def process(self, chunk: IQChunk) -> list[Result]:
-        return self._decode(self.receiver.process(chunk))
+        self._now = chunk.end_sample
+        return self.conversations.process(self._decode(self.receiver.process(chunk)), self._now)
 
     def flush(self) -> list[Result]:
-        return self._decode(self.receiver.flush())
+        last = self.conversations.process(self._decode(self.receiver.flush()), self._now)
+        return last + self.conversations.flush()
 
     def reset(self) -> None:
-        """Back to a new pipeline: the receiver's state and every count start again."""
+        """Back to a new pipeline: the receiver's and tracker's state and every count start
+        again."""
         self.receiver.reset()
+        self.conversations.reset()
         self._telegrams = Counter()
         self._failures = Counter()
+        self._now = 0
 
     def run(
         self,
@@ -148,7 +187,8 @@ class DecodePipeline:
         on_chunk: Callable[[int], None] | None = None,
     ) -> Iterator[Result]:
         """Process every chunk, then flush; results in the receiver's order (stream order within
-        each channel: a long S1 burst may come out after a later T1 burst).
+        each channel: a long S1 burst may come out after a later T1 burst), an exchange's
+        frames together once it is complete.
 
         ``on_chunk(end_sample)`` is called after each chunk (progress display).
         """

@@ -7,6 +7,7 @@ import argparse
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -34,14 +35,20 @@ from sdr.sinks.mqtt import (
     tls_context,
 )
 
-DEFAULT_MODES = "S1,T1,C1"
+DEFAULT_MODES = "S1,T1,C1,C2"
 MQTT_PASSWORD_ENV = "WMBUS_MQTT_PASSWORD"
 MAX_PASSWORD_FILE_BYTES = 4096  # the wrong file (``/dev/zero``) is not read to its end
 
 
+_SAY = threading.Lock()
+
+
 def say(command: str, line: str) -> None:
-    """A status line on stderr, prefixed like every message of the command line."""
-    print(f"wmbus {command}: {line}", file=sys.stderr, flush=True)
+    """A status line on stderr, prefixed like every message of the command line. Source and MQTT
+    threads report too: one write per line under a lock, so lines never run into each other."""
+    with _SAY:
+        sys.stderr.write(f"wmbus {command}: {line}\n")
+        sys.stderr.flush()
 
 
 Number = TypeVar("Number", int, float)
@@ -157,7 +164,7 @@ def _add_source_arguments(src: argparse._ArgumentGroup) -> None:
         "--center",
         type=center_arg,
         default=DEFAULT_CENTER_FREQ_HZ,
-        help="centre frequency (default 868.625M: S1, T1 and C1 in one stream)",
+        help="centre frequency (default 868.625M: S1, T1, C1 and C2 in one stream)",
     )
     src.add_argument(
         "--rate", type=rate_arg, default=DEFAULT_SAMPLE_RATE_HZ, help="sample rate (2.4M)"

@@ -36,6 +36,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_recording_arguments(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object per telegram")
     parser.add_argument("--stats", action="store_true", help="print failure counts per mode")
+    parser.add_argument(
+        "--conversations",
+        action="store_true",
+        help="print only the exchanges between meters and gateways (a gateway's frame paired "
+        "with the meter frame it answers and the meter's reply), each as one group; replies "
+        "outside their response window are flagged",
+    )
     parser.set_defaults(func=run)
 
 
@@ -126,12 +133,16 @@ def decode_file(
     decoder: Decoder,
     output: TelegramOutput,
     chunk_samples: int,
+    conversations_only: bool = False,
 ) -> DecodePipeline:
-    """Decode one recording, writing each telegram as soon as it is decoded."""
+    """Decode one recording, writing each telegram as soon as it is decoded (with
+    ``conversations_only``, only those that belong to an exchange)."""
     pipeline = DecodePipeline(Receiver(info.sample_rate_hz, info.center_freq_hz, modes), decoder)
     with Progress(info.num_samples, label=info.path.name) as progress:
         for result in pipeline.run(read_iq_chunks(info, chunk_samples), progress.update):
-            if isinstance(result, Telegram):
+            if isinstance(result, Telegram) and not (
+                conversations_only and result.exchange is None
+            ):
                 output.write(result, file=str(info.path))
     return pipeline
 
@@ -171,7 +182,9 @@ def run(args: argparse.Namespace) -> int:
                 status = 2
                 continue
             try:
-                pipeline = decode_file(info, inside, decoder, output, args.chunk_samples)
+                pipeline = decode_file(
+                    info, inside, decoder, output, args.chunk_samples, args.conversations
+                )
             except BrokenPipeError:
                 raise  # stdout closed (e.g. piped into head): the CLI ends quietly
             except OSError as exc:

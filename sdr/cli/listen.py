@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "listen",
         help="decode live traffic (RTL-SDR, SoapySDR, rtl_tcp)",
         description=(
-            "Receive S1, T1 and C1 telegrams live and print them (text, or JSON lines with "
+            "Receive S1, T1, C1 and C2 telegrams live and print them (text, or JSON lines with "
             "--json), optionally publishing them to MQTT. Ctrl-C stops with a summary."
         ),
     )

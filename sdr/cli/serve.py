@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import signal
-import sys
 from types import FrameType
 
-from sdr.cli.common import center_arg, ranged_arg, rate_arg
+from sdr.cli.common import center_arg, ranged_arg, rate_arg, say
 from sdr.errors import UserError
 from sdr.io.codecs import SAMPLE_FORMATS
 from sdr.io.files import probe_iq_file
@@ -63,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _log(line: str) -> None:
-    print(f"wmbus serve: {line}", file=sys.stderr, flush=True)
+    say("serve", line)  # client threads log too: say() keeps their lines whole
 
 
 def run(args: argparse.Namespace) -> int:

@@ -118,6 +118,7 @@ class LiveSource:
             # Samples past the duration are not part of the session: not received, not dropped.
             samples = samples[: max(0, self._limit - start)]
             if not len(samples):
+                self.stop()  # a limit of 0 samples (a duration under one sample) ends it too
                 return
         self._received += len(samples)
         try:

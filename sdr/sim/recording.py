@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from dsp.bandplan import channel_offset_hz
-from protocol.modes import MODES
 from sdr.errors import UserError
 from sdr.io.codecs import SAMPLE_FORMATS
 from sdr.io.files import output_sample_format
@@ -37,14 +36,14 @@ def _open_writer(out: Path, settings: StreamSettings) -> IQWriter | SigMFWriter:
 
 
 def _annotation(telegram: SentTelegram) -> Annotation:
-    mode = MODES[telegram.mode]
+    phy = telegram.phy
     return channel_annotation(
         telegram.start_sample,
         telegram.end_sample - telegram.start_sample,
         f"{telegram.mode} frame {telegram.frame_format}",
         telegram.frame_hex,
-        mode,
-        mode.center_freq_hz + telegram.cfo_hz,
+        phy,
+        phy.center_freq_hz + telegram.cfo_hz,
     )
 
 
@@ -59,7 +58,7 @@ def write_recording(
     and its truth file; returns the telegrams sent."""
     for spec in bursts:
         try:
-            channel_offset_hz(spec.mode, settings.sample_rate_hz, settings.center_freq_hz)
+            channel_offset_hz(spec.kind.mode, settings.sample_rate_hz, settings.center_freq_hz)
         except ValueError as exc:
             raise UserError(str(exc)) from exc
     sent: list[SentTelegram] = []

@@ -19,11 +19,18 @@ from typing import Any
 
 import numpy as np
 
-from dsp.bandplan import DEFAULT_CENTER_FREQ_HZ, DEFAULT_SAMPLE_RATE_HZ, channel_offset_hz
+from dsp.bandplan import (
+    DEFAULT_CENTER_FREQ_HZ,
+    DEFAULT_SAMPLE_RATE_HZ,
+    METER_MODES,
+    channel_offset_hz,
+)
 from protocol.modes import MODES, FrameFormat
 from sdr.errors import UserError
 from sdr.io.codecs import SAMPLE_FORMATS
 from sdr.sim.telegrams import SHORT_TPL_LEN, VOLUME_DIF, VOLUME_VIF
+
+_METER_PHYS = [mode.name for mode in METER_MODES]
 
 THERMAL_NOISE_DBM_HZ = -174.0
 DEFAULT_FULL_SCALE_DBM = -70.0  # noise at NF 6 dB and 2.4 Msps then sits near -34 dBFS
@@ -91,8 +98,11 @@ def _meter(table: Mapping[str, Any], where: str) -> MeterSpec:
     if not re.fullmatch(r"\d{1,8}", meter_id):
         raise UserError(f"{where}: id must be up to 8 decimal digits, got {meter_id!r}")
     mode = str(_get(table, "mode", str, where, "T1")).upper()
-    if mode not in MODES:
-        raise UserError(f"{where}: unknown mode {mode!r}; choose from {', '.join(MODES)}")
+    if mode not in _METER_PHYS:
+        # C2's 869.525 MHz channel is the gateways'; C2 meters send on C1's.
+        raise UserError(
+            f"{where}: unknown mode {mode!r} for a meter; choose from {', '.join(_METER_PHYS)}"
+        )
     fmt_text = str(_get(table, "frame_format", str, where, "A")).upper()
     if fmt_text not in ("A", "B") or FrameFormat(fmt_text) not in MODES[mode].frame_formats:
         raise UserError(f"{where}: mode {mode} has no frame format {fmt_text!r}")

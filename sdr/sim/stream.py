@@ -1,6 +1,7 @@
 """Bursts rendered into a noisy stream at a stated Ec/N0: the signal source of tests, benchmarks
 and ``wmbus simulate``. ``render_stream`` turns a sequence of ``BurstSpec`` into noisy IQ segments
-plus, for each telegram, where it was sent."""
+plus, for each telegram, where it was sent. At RTL-SDR rates the bursts pass the RTL2832U's
+decimation filter first (``sdr.sim.frontend``), which matters near the band edge only."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dsp.bandplan import DEFAULT_CENTER_FREQ_HZ, DEFAULT_SAMPLE_RATE_HZ
+from dsp.bandplan import DEFAULT_CENTER_FREQ_HZ, DEFAULT_SAMPLE_RATE_HZ, SHORT_PREAMBLE_CHIPS
 from dsp.modulate import add_noise, modulate, noise_variance
 from protocol.framing import add_crcs
-from protocol.modes import MODES, FrameFormat, ModeSpec
+from protocol.modes import OMS_MODES, OMS_PHY, S1, Direction, FrameFormat, ModeSpec
 from sdr.errors import UserError
-from sdr.sim.telegrams import random_telegram
+from sdr.sim.frontend import RTL2832_MAX_RATE_HZ, rtl2832_rolloff
+from sdr.sim.telegrams import gateway_telegram, random_telegram
 
 # RMS of signal plus noise in the written file, as a fraction of full scale: low enough that
 # Gaussian noise peaks rarely clip in 8-bit formats, high enough to keep quantisation noise
@@ -25,33 +27,83 @@ GAP_S = (1e-3, 5e-3)  # random silence (noise only) before each telegram and at 
 
 @dataclass(frozen=True, slots=True)
 class ModeFormat:
-    mode: ModeSpec
+    """What to send: a physical layer and frame format, and the OMS mode and direction it
+    carries (S2's gateway frames use S1's physical layer with a short preamble)."""
+
+    mode: ModeSpec  # the physical layer
     frame_format: FrameFormat
+    oms_mode: str = ""  # "": the physical layer's name
+    direction: Direction = Direction.METER_TO_OTHER
+    preamble_chips: int | None = None  # None: the physical layer's minimum
+
+    def __post_init__(self) -> None:
+        # The OMS mode and direction name the physical layer (C2's own is the gateways').
+        if OMS_PHY.get((self.name, self.direction)) is not self.mode:
+            raise ValueError(
+                f"mode {self.name} {self.direction} is not sent on {self.mode.name}'s channel; "
+                "ModeFormat.of gives the right one"
+            )
+
+    @classmethod
+    def of(
+        cls, oms_mode: str, direction: Direction, frame_format: FrameFormat = FrameFormat.A
+    ) -> ModeFormat:
+        """The OMS mode ``oms_mode`` sent in ``direction``; ValueError naming an impossible
+        pair. The S physical layer carries S2 and T2's gateway frames with the short preamble
+        ("short header", as S2 meters send too)."""
+        phy = OMS_PHY.get((oms_mode, direction))
+        if phy is None:
+            raise ValueError(f"mode {oms_mode} has no {direction} direction")
+        if frame_format not in phy.frame_formats:
+            raise ValueError(f"mode {oms_mode} {direction} has no frame format {frame_format}")
+        short = phy is S1 and oms_mode != S1.name
+        preamble = SHORT_PREAMBLE_CHIPS if short else None
+        return cls(phy, frame_format, oms_mode, direction, preamble)
+
+    @property
+    def name(self) -> str:
+        """The OMS mode: what truth files call the mode."""
+        return self.oms_mode or self.mode.name
 
     @property
     def label(self) -> str:
         return (
-            f"{self.mode.name}-{self.frame_format}"
-            if len(self.mode.frame_formats) > 1
-            else (self.mode.name)
+            f"{self.name}-{self.frame_format}" if len(self.mode.frame_formats) > 1 else self.name
         )
 
 
-def parse_mode_formats(text: str, default_format: FrameFormat = FrameFormat.A) -> list[ModeFormat]:
-    """``"S1,T1,C1-A,C1-B"`` -> modes with frame formats; plain ``C1`` takes ``default_format``."""
+def default_direction(oms_mode: str) -> Direction:
+    """S1, T1 and C1 go from meters; S2, T2 and C2 are named for their gateways' frames."""
+    return (
+        Direction.OTHER_TO_METER
+        if (oms_mode, Direction.OTHER_TO_METER) in OMS_PHY
+        else Direction.METER_TO_OTHER
+    )
+
+
+def parse_mode_formats(
+    text: str,
+    default_format: FrameFormat = FrameFormat.A,
+    direction: Direction | None = None,
+) -> list[ModeFormat]:
+    """``"S1,T1,C1-A,C2-B"`` -> modes with frame formats; plain ``C1`` takes ``default_format``.
+    Every mode is sent in ``direction``, by default the one ``default_direction`` names."""
     out: list[ModeFormat] = []
     for part in (p.strip().upper() for p in text.split(",") if p.strip()):
         name, _, fmt_text = part.partition("-")
-        mode = MODES.get(name)
-        if mode is None:
-            raise UserError(f"unknown mode {name!r}; choose from {', '.join(MODES)}")
+        if name not in OMS_MODES:
+            raise UserError(f"unknown mode {name!r}; choose from {', '.join(OMS_MODES)}")
         fmt = FrameFormat(fmt_text) if fmt_text in ("A", "B") else None
         if fmt_text and fmt is None:
             raise UserError(f"unknown frame format in {part!r}; use -A or -B")
-        fmt = fmt or (default_format if default_format in mode.frame_formats else FrameFormat.A)
-        if fmt not in mode.frame_formats:
-            raise UserError(f"mode {mode.name} has no frame format {fmt}")
-        out.append(ModeFormat(mode, fmt))
+        way = direction or default_direction(name)
+        if fmt is None:
+            phy = OMS_PHY.get((name, way))
+            fmt = default_format if phy and default_format in phy.frame_formats else FrameFormat.A
+        try:
+            out.append(ModeFormat.of(name, way, fmt))
+        except ValueError as exc:
+            raise UserError(str(exc)) from exc
     if not out:
         raise UserError("no mode given")
     return out
@@ -61,8 +113,7 @@ def parse_mode_formats(text: str, default_format: FrameFormat = FrameFormat.A) -
 class BurstSpec:
     """One telegram to transmit."""
 
-    mode: ModeSpec
-    frame_format: FrameFormat
+    kind: ModeFormat
     frame: bytes  # CRC-less link frame (L = len - 1)
     cfo_hz: float = 0.0
     chip_rate_error: float = 0.0
@@ -72,7 +123,7 @@ class BurstSpec:
 class SentTelegram:
     """Truth about one simulated telegram (one row of the truth file)."""
 
-    mode: str
+    mode: str  # the OMS mode
     frame_format: str
     frame_hex: str
     start_sample: int
@@ -80,10 +131,17 @@ class SentTelegram:
     ecn0_db: float | None
     cfo_hz: float
     chip_rate_error: float
+    direction: str = Direction.METER_TO_OTHER
+
+    @property
+    def phy(self) -> ModeSpec:
+        """The physical layer it was sent on."""
+        return OMS_PHY[(self.mode, Direction(self.direction))]
 
     def to_dict(self) -> dict:
         return {
             "mode": self.mode,
+            "direction": str(self.direction),
             "frame_format": self.frame_format,
             "frame_hex": self.frame_hex,
             "start_sample": self.start_sample,
@@ -101,6 +159,16 @@ class StreamSettings:
     ecn0_db: float | None = None  # None: no noise
     # The fastest mode in the stream has amplitude 1; slower modes are scaled to equal Ec/N0.
     reference_chip_rate_hz: float = 100e3
+    # The RTL2832U's decimation filter on the bursts (``sdr.sim.frontend``; Ec/N0 is then
+    # what reaches the dongle). None: on at the rates an RTL-SDR delivers, up to 3.2 Msps,
+    # off at wider ones (other SDRs, whose filters are not modelled).
+    rolloff: bool | None = None
+
+    @property
+    def models_rolloff(self) -> bool:
+        if self.rolloff is not None:
+            return self.rolloff
+        return self.sample_rate_hz <= RTL2832_MAX_RATE_HZ
 
     @classmethod
     def for_modes(
@@ -109,10 +177,11 @@ class StreamSettings:
         sample_rate_hz: float = DEFAULT_SAMPLE_RATE_HZ,
         center_freq_hz: float = DEFAULT_CENTER_FREQ_HZ,
         ecn0_db: float | None = None,
+        rolloff: bool | None = None,
     ) -> StreamSettings:
         """Settings whose loudest bursts (the fastest mode's) have amplitude 1."""
         fastest = max(mf.mode.chip_rate_hz for mf in mode_formats)
-        return cls(sample_rate_hz, center_freq_hz, ecn0_db, fastest)
+        return cls(sample_rate_hz, center_freq_hz, ecn0_db, fastest, rolloff)
 
     @property
     def file_scale(self) -> float:
@@ -149,29 +218,34 @@ def render_stream(
         return (x * np.float32(scale)).astype(np.complex64)
 
     for spec in bursts:
-        raw = add_crcs(spec.frame, spec.frame_format)
+        kind = spec.kind
+        raw = add_crcs(spec.frame, kind.frame_format)
         iq = modulate(
             raw,
-            spec.mode,
-            spec.frame_format,
+            kind.mode,
+            kind.frame_format,
             fs,
             settings.center_freq_hz,
-            amplitude=settings.amplitude(spec.mode),
+            amplitude=settings.amplitude(kind.mode),
             cfo_hz=spec.cfo_hz,
             chip_rate_error=spec.chip_rate_error,
+            preamble_chips=kind.preamble_chips,
             start_phase_rad=float(rng.uniform(0, 2 * np.pi)),
         )
+        if settings.models_rolloff:
+            iq = rtl2832_rolloff(iq, fs)
         gap = int(rng.uniform(*gap_s) * fs)
         start = position + gap
         sent = SentTelegram(
-            mode=spec.mode.name,
-            frame_format=str(spec.frame_format),
+            mode=kind.name,
+            frame_format=str(kind.frame_format),
             frame_hex=spec.frame.hex(),
             start_sample=start,
             end_sample=start + len(iq),
             ecn0_db=settings.ecn0_db,
             cfo_hz=spec.cfo_hz,
             chip_rate_error=spec.chip_rate_error,
+            direction=kind.direction,
         )
         out = segment(iq, gap)
         position += len(out)
@@ -185,14 +259,21 @@ def random_bursts(
     count: int,
     rng: np.random.Generator,
     length: int | None = None,
-    cfo_hz: float = 0.0,
+    cfo_hz: float | Sequence[float] = 0.0,
     chip_rate_error: float = 0.0,
 ) -> list[BurstSpec]:
-    """``count`` realistic telegrams (random meters and readings), modes taken in turn."""
+    """``count`` realistic telegrams (random meters and readings, or gateways' commands to
+    them), modes taken in turn; a sequence of carrier offsets is taken in turn as well."""
+    offsets = [cfo_hz] if isinstance(cfo_hz, int | float) else list(cfo_hz)
     out = []
     for i in range(count):
         mf = mode_formats[i % len(mode_formats)]
-        frame = random_telegram(rng, length=length)
-        out.append(BurstSpec(mf.mode, mf.frame_format, frame, cfo_hz, chip_rate_error))
+        if mf.direction is Direction.OTHER_TO_METER:
+            try:
+                frame = gateway_telegram(rng, length=length)
+            except ValueError as exc:
+                raise UserError(f"frame length {length}: {exc}") from exc
+        else:
+            frame = random_telegram(rng, length=length)
+        out.append(BurstSpec(mf, frame, offsets[i % len(offsets)], chip_rate_error))
     return out
-

@@ -1,5 +1,6 @@
-"""Realistic random meter telegrams for simulated streams: typical meters' records, random
-addresses and readings, optionally padded to an exact frame length."""
+"""Realistic random telegrams for simulated streams: meters' (typical records, random addresses
+and readings) and gateways' (commands and requests to a meter), optionally padded to an exact
+frame length."""
 
 from __future__ import annotations
 
@@ -43,6 +44,21 @@ METER_KINDS = (
 FILLER = 0x2F  # idle filler DIF: pads a record area to an exact length
 SHORT_TPL_LEN = 15  # link header (10) + CI 7A, ACC, ST, CW (5)
 VOLUME_DIF, VOLUME_VIF = b"\x04", b"\x13"  # 32-bit volume in litres
+# What a gateway sends a meter, as (C field, CI) (docs/protocol.md §2.3, §5.1): SND_UD
+# commands with a short or a long header (FCB clear or set), a REQ_UD2 data request and a
+# SND_NKE link reset, both TPL-only with the long header.
+GATEWAY_COMMANDS = ((0x53, 0x5A), (0x73, 0x5B))
+GATEWAY_REQUESTS = ((0x5B, 0x80), (0x40, 0x80))
+
+
+def _random_address(rng: np.random.Generator, device_type: int) -> Address:
+    digits = int(rng.integers(10**8))
+    return Address(
+        m_field=manufacturer_code(MANUFACTURERS[int(rng.integers(len(MANUFACTURERS)))]),
+        id_bytes=bytes.fromhex(f"{digits:08d}")[::-1],
+        version=int(rng.integers(256)),
+        device_type=device_type,
+    )
 
 
 def random_telegram(rng: np.random.Generator, length: int | None = None) -> bytes:
@@ -51,13 +67,7 @@ def random_telegram(rng: np.random.Generator, length: int | None = None) -> byte
     With ``length``, records are dropped or 2F fillers added to make exactly that many bytes.
     """
     device_type, records = METER_KINDS[int(rng.integers(len(METER_KINDS)))]
-    digits = int(rng.integers(10**8))
-    address = Address(
-        m_field=manufacturer_code(MANUFACTURERS[int(rng.integers(len(MANUFACTURERS)))]),
-        id_bytes=bytes.fromhex(f"{digits:08d}")[::-1],
-        version=int(rng.integers(256)),
-        device_type=device_type,
-    )
+    address = _random_address(rng, device_type)
     area = b""
     for dif, vif, top, unit in records:
         raw = int(rng.integers(top + 1))
@@ -70,3 +80,31 @@ def random_telegram(rng: np.random.Generator, length: int | None = None) -> byte
     tpl = TplSpec(ci=0x7A, acc=int(rng.integers(256)))
     return encode_telegram(TelegramSpec(address=address, tpl=tpl, payload=area))
 
+
+
+def gateway_telegram(rng: np.random.Generator, length: int | None = None) -> bytes:
+    """A plaintext gateway-to-meter telegram, CRC-less: a random meter's address (the one
+    addressed) in the link layer and, for a long header, in the TPL too.
+
+    Without ``length`` a SND_UD command (a volume record to set) or a TPL-only request; with
+    ``length`` a command that fits, its record area padded with 2F fillers to exactly that many
+    bytes (a request carries nothing to pad). ValueError when no command fits.
+    """
+    meter = _random_address(rng, METER_KINDS[int(rng.integers(len(METER_KINDS)))][0])
+    acc = int(rng.integers(256))
+    command = encode_record(VOLUME_DIF, VOLUME_VIF, int(rng.integers(10**8)) / 1000)
+
+    def spec(c_field: int, ci: int, filler: int = 0) -> TelegramSpec:
+        tpl = TplSpec(ci=ci, acc=acc, address=meter if ci != 0x5A else None)
+        area = b"" if ci == 0x80 else command + bytes([FILLER]) * filler
+        return TelegramSpec(address=meter, c_field=c_field, tpl=tpl, payload=area)
+
+    if length is None:
+        kinds = GATEWAY_COMMANDS + GATEWAY_REQUESTS
+        return encode_telegram(spec(*kinds[int(rng.integers(len(kinds)))]))
+    sizes = {kind: len(encode_telegram(spec(*kind))) for kind in GATEWAY_COMMANDS}
+    fitting = [kind for kind, size in sizes.items() if size <= length]
+    if not fitting:
+        raise ValueError(f"a gateway command needs at least {min(sizes.values())} bytes")
+    kind = fitting[int(rng.integers(len(fitting)))]
+    return encode_telegram(spec(*kind, filler=length - sizes[kind]))

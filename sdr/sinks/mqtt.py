@@ -33,6 +33,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
+from protocol.vendors.spec import unit_of
 from sdr.errors import UserError
 from sdr.limited_file import read_limited
 
@@ -62,6 +63,18 @@ _HA_CLASSES: dict[str, tuple[str | None, str]] = {
     "kg": ("weight", "kg"),
 }
 _CUMULATIVE_QUANTITIES = frozenset({"energy", "volume", "mass"})
+# The same for readings, by the unit their name ends in (protocol/vendors, docs/meters.md).
+_HA_READING_UNITS: dict[str, tuple[str | None, str]] = {
+    "m3": ("volume", "m³"), "l": ("volume", "L"), "kwh": ("energy", "kWh"),
+    "mwh": ("energy", "MWh"), "gj": ("energy", "GJ"), "mj": ("energy", "MJ"),
+    "kw": ("power", "kW"), "w": ("power", "W"), "m3h": ("volume_flow_rate", "m³/h"),
+    "c": ("temperature", "°C"), "v": ("voltage", "V"), "a": ("current", "A"),
+    "bar": ("pressure", "bar"), "rh": ("humidity", "%"), "pct": ("battery", "%"),
+    "hz": ("frequency", "Hz"), "h": ("duration", "h"), "s": ("duration", "s"),
+    "d": ("duration", "d"), "y": (None, "a"), "hca": (None, "HCA"),
+}
+_MEASUREMENTS = frozenset({"power", "volume_flow_rate", "temperature", "voltage", "current",
+                           "pressure", "humidity", "battery", "frequency"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +150,10 @@ def _connect_error(error: BaseException | None) -> str:
 
 
 def meter_topic(prefix: str, telegram: dict[str, Any]) -> str:
-    return f"{prefix}/meter/{telegram['manufacturer']}/{telegram['meter_id']}"
+    """Where a meter's telegrams go; a gateway's frames to it go below, so that nothing reading
+    the meter's state (Home Assistant sensors) mistakes a command for a reading."""
+    topic = f"{prefix}/meter/{telegram['manufacturer']}/{telegram['meter_id']}"
+    return f"{topic}/to_meter" if telegram.get("direction") == "other_to_meter" else topic
 
 
 def telegram_event(telegram: dict[str, Any], receiver: str) -> dict[str, Any]:
@@ -195,10 +211,37 @@ def _record_sensor(
     return f"{HA_DISCOVERY_PREFIX}/sensor/wmbus_{meter}/{object_id}/config", config
 
 
+def _reading_sensor(
+    name: str, meter: str, model: str, common: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    device_class, unit = _HA_READING_UNITS.get(unit_of(name), (None, ""))
+    if device_class == "volume" and "water" in model.lower():
+        device_class = "water"
+    elif device_class == "volume" and "gas" in model.lower():
+        device_class = "gas"
+    config: dict[str, Any] = {
+        **common,
+        "name": name.replace("_", " "),
+        "unique_id": f"wmbus_{meter}_{name}",
+        "value_template": f"{{{{ value_json.readings.{name} }}}}",
+    }
+    # Totals only grow; billing-date and history values are not a state HA should sum up.
+    if name.startswith("total") and device_class in ("energy", "volume", "water", "gas"):
+        config["state_class"] = "total_increasing"
+    elif device_class in _MEASUREMENTS:
+        config["state_class"] = "measurement"
+    if unit:
+        config["unit_of_measurement"] = unit
+    if device_class:
+        config["device_class"] = device_class
+    return f"{HA_DISCOVERY_PREFIX}/sensor/wmbus_{meter}/{name}/config", config
+
+
 def ha_discovery_configs(
     prefix: str, telegram: dict[str, Any], availability_topic: str
 ) -> list[tuple[str, dict[str, Any]]]:
-    """(topic, config) pairs announcing a meter's current-value records to Home Assistant."""
+    """(topic, config) pairs announcing a meter's readings to Home Assistant (its current-value
+    records when no meter family gave readings)."""
     meter = f"{telegram['manufacturer']}_{telegram['meter_id']}"
     device = {
         "identifiers": [f"wmbus_{meter}"],
@@ -211,7 +254,8 @@ def ha_discovery_configs(
         "availability_topic": availability_topic,
         "device": device,
     }
-    configs = [
+    readings = telegram.get("readings", {})
+    configs = [_reading_sensor(name, meter, device["model"], common) for name in readings] or [
         _record_sensor(record, index, meter, device["model"], common)
         for index, record in enumerate(telegram.get("records", []))
         if _is_current_value(record)
@@ -398,6 +442,7 @@ class MqttSink:
         meter = f"{telegram['manufacturer']}_{telegram['meter_id']}"
         if (
             self.ha_discovery
+            and telegram.get("direction") != "other_to_meter"
             and meter not in self._announced
             and str(telegram["meter_id"]).upper() in self.known_meter_ids
             and telegram.get("security") == "decrypted"

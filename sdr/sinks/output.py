@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from protocol.report import telegram_summary, telegram_to_dict
-from protocol.telegram import Telegram
+from protocol.telegram import Exchange, Telegram
 from sdr.closing import Closing
 from sdr.errors import UserError
 
@@ -25,13 +25,28 @@ def json_line(obj: Any) -> str:
     return text.translate(_JSON_ESCAPES)
 
 
+EXCHANGE_INDENT = "    "
+
+
+def _exchange_header(telegram: Telegram, exchange: Exchange) -> str:
+    """The line that opens an exchange's group in text output."""
+    meter = telegram.meter_address
+    burst = telegram.frame.burst
+    when = f" at t={exchange.start_sample / burst.sample_rate_hz:.6f} s" if burst else ""
+    return f"exchange {exchange.mode} with meter {meter.manufacturer} {meter.id}{when}:"
+
+
 class TelegramOutput(Closing):
     """Writes one telegram per line (JSON) or per summary (text), flushed after each telegram so
-    a consumer downstream of a pipe sees it at once. ``path=None`` writes to stdout."""
+    a consumer downstream of a pipe sees it at once. ``path=None`` writes to stdout.
+
+    In text, the frames of an exchange (which the conversation tracker delivers together) form
+    one group: a header line, then each frame's summary indented."""
 
     def __init__(self, path: str | Path | None = None, as_json: bool = True) -> None:
         self.as_json = as_json
         self.count = 0
+        self._exchange: int | None = None  # start_sample of the exchange being printed
         self._owned = path is not None and str(path) != "-"
         if self._owned:
             try:
@@ -48,8 +63,17 @@ class TelegramOutput(Closing):
             line = json_line({**telegram_to_dict(telegram), **extra})
         else:
             prefix = " ".join(f"{key}={value}" for key, value in extra.items())
-            summary = telegram_summary(telegram)
-            line = f"{prefix}  {summary}" if prefix else summary
+            line = telegram_summary(telegram)
+            exchange = telegram.exchange
+            if exchange is not None:
+                # The group's header carries the extra fields; its frames are indented.
+                line = "\n".join(EXCHANGE_INDENT + part for part in line.split("\n"))
+                if exchange.start_sample != self._exchange:
+                    line = f"{_exchange_header(telegram, exchange)}\n{line}"
+                    line = f"{prefix}  {line}" if prefix else line
+            elif prefix:
+                line = f"{prefix}  {line}"
+            self._exchange = None if exchange is None else exchange.start_sample
         self._stream.write(line + "\n")
         self._stream.flush()
         self.count += 1

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sdr.survey.collisions import ChannelStats, airtime_s, collided_missing, meter_channel
+from sdr.survey.gateways import GatewayStats, gateways_of
 from sdr.survey.stats import MeterStats, meter_intervals, meters_of
 
 if TYPE_CHECKING:
@@ -67,6 +68,7 @@ class LocationReport:
     meters: tuple[MeterReport, ...]
     channels: tuple[ChannelStats, ...]
     collisions_available: bool
+    gateways: tuple[GatewayStats, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +90,7 @@ class LocationReport:
                 }
                 for c in self.channels
             ],
+            "gateways": [g.to_dict() for g in self.gateways],
         }
 
     def meter(self, meter_id: str) -> MeterReport | None:
@@ -170,7 +173,8 @@ def location_report(
         freqs = sorted({f for m in reports if (f := meter_channel(m.stats)) is not None})
         channels = tuple(ChannelStats(f, None, None, None, None) for f in freqs)
     return LocationReport(data.label, data.path, data.source, data.duration_s, tuple(reports),
-                          tuple(channels), data.channels is not None)
+                          tuple(channels), data.channels is not None,
+                          gateways_of(data.receptions))
 
 
 def rank_placement(locations: Sequence[LocationReport]) -> tuple[Placement, ...]:

@@ -15,7 +15,7 @@ from dsp.bandplan import airtime_s as burst_airtime_s
 from dsp.bandplan import chip_duration_s, sync_word_chip
 from dsp.occupancy import ChannelBurst
 from protocol.framing import add_crcs
-from protocol.modes import MODES, FrameFormat
+from protocol.modes import FrameFormat
 from sdr.survey.stats import MeterStats
 
 # When the frame length is unknown: a typical 50-byte T1 telegram lasts about 7 ms.
@@ -67,8 +67,7 @@ def channel_stats(
 def meter_channel(meter: MeterStats) -> float | None:
     if meter.freq_hz is not None:
         return meter.freq_hz
-    mode = MODES.get(meter.mode)
-    return None if mode is None else mode.center_freq_hz
+    return None if meter.phy is None else meter.phy.center_freq_hz
 
 
 def collided_missing(
@@ -82,7 +81,7 @@ def collided_missing(
         return None
     spans = [span for channel in mine for span in channel.collisions or ()]
     # A telegram's time is its sync word's; its preamble (the shortest one) came before.
-    mode = MODES.get(meter.mode)
+    mode = meter.phy
     lead = 0.0 if mode is None else sync_word_chip(mode) * chip_duration_s(mode)
     return tuple(
         any(
@@ -96,7 +95,7 @@ def collided_missing(
 
 def airtime_s(meter: MeterStats) -> float:
     """On-air duration of the meter's longest telegram (preamble to postamble)."""
-    mode = MODES.get(meter.mode)
+    mode = meter.phy
     if mode is None or not meter.frame_bytes:
         return DEFAULT_AIRTIME_S
     fmt = FrameFormat(meter.frame_format) if meter.frame_format else mode.frame_formats[0]

@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
+from protocol.report import printable
 from sdr.errors import UserError
 from sdr.survey.analysis import Survey
 
@@ -68,11 +69,31 @@ def channel_rows(survey: Survey) -> list[dict[str, Any]]:
     ]
 
 
+def gateway_rows(survey: Survey) -> list[dict[str, Any]]:
+    """One row per location, gateway and meter it exchanged frames with."""
+    return [
+        {
+            "location": loc.label,
+            "gateway": g.gateway,
+            "frames": g.frames,
+            "modes": " ".join(g.modes),
+            "meter_id": m.meter_id,
+            "exchanges": m.exchanges,
+            "completed": m.completed,
+            "outside_window": m.outside_window,
+        }
+        for loc in survey.locations
+        for g in loc.gateways
+        for m in g.meters
+    ]
+
+
 def write_csv(survey: Survey, directory: str | Path) -> None:
     out = Path(directory)
     tables = {
         "meters.csv": meter_rows(survey),
         "channels.csv": channel_rows(survey),
+        "gateways.csv": gateway_rows(survey),
         "placement.csv": [p.to_dict() for p in survey.placement],
     }
     try:
@@ -111,6 +132,11 @@ def text_summary(survey: Survey) -> str:
                     f"  {c['freq_hz'] / 1e6:.3f} MHz: occupancy {100 * c['occupancy']:.2f}%, "
                     f"{c['bursts']} bursts, {len(c['collisions'])} collisions"
                 )
+        for g in loc["gateways"]:
+            done = ", ".join(f"{m['meter_id']} {m['completed']}/{m['exchanges']}"
+                             for m in g["meters"]) or "none"
+            lines.append(f"  gateway {g['gateway'] or '(unnamed)'} ({' '.join(g['modes'])}): "
+                         f"{g['frames']} frames; exchanges completed per meter: {done}")
         lines.append("")
     lines.append("gateway placement (best first)")
     lines += ["  " + line for line in _table(
@@ -119,4 +145,5 @@ def text_summary(survey: Survey) -> str:
           f"{p.meters_reliable}/{p.meters_total}", f"{100 * p.mean_reception_ratio:.0f}%",
           _fmt(p.median_link_margin_db)] for p in survey.placement],
     )]
-    return "\n".join(lines)
+    # Ids, names and labels can come from a log file anyone could have written.
+    return "\n".join(printable(line) for line in lines)

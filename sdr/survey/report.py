@@ -145,6 +145,27 @@ def _num(value: float | int | None, fmt: str = "{:.1f}") -> str:
     return "–" if value is None else fmt.format(value)
 
 
+def _gateways_html(loc: LocationReport) -> str:
+    """One row per gateway and meter it exchanged frames with (a gateway with none: one row)."""
+    if not loc.gateways:
+        return '<p class="note">No gateway was heard here.</p>'
+    rows = []
+    for g in loc.gateways:
+        head = (f"<td class=l>{html.escape(g.gateway or '(unnamed)')}</td>"
+                f"<td class=l>{html.escape(' '.join(g.modes))}</td><td>{g.frames}</td>")
+        cells = [
+            f"<td class=l>{html.escape(m.meter_id)}</td><td>{m.exchanges}</td>"
+            f"<td>{m.completed}</td><td>{m.outside_window}</td>"
+            for m in g.meters
+        ] or ["<td class=l>–</td><td>0</td><td>0</td><td>0</td>"]
+        rows += [f"<tr>{head}{cell}</tr>" for cell in cells]
+    return (
+        "<table><tr><th class=l>gateway</th><th class=l>modes</th><th>frames</th>"
+        "<th class=l>meter</th><th>exchanges</th><th>completed</th><th>outside window</th>"
+        f"</tr>{''.join(rows)}</table>"
+    )
+
+
 def _location_html(loc: LocationReport) -> str:
     rows = []
     for m in loc.meters:
@@ -187,6 +208,7 @@ def _location_html(loc: LocationReport) -> str:
         f"<th>lost: weak</th></tr>{''.join(rows)}</table>"
         "<table><tr><th>channel MHz</th><th>occupancy</th><th>bursts</th><th>collisions</th>"
         f"<th>noise dBFS</th></tr>{''.join(channels)}</table>"
+        "<h3>Gateways heard</h3>" + _gateways_html(loc)
         + _img(timeline_figure(loc), f"reception timeline at {loc.label}")
     )
 

@@ -2,6 +2,9 @@
 
 Input is a list of receptions (one per decoded telegram) built from ``telegram_to_dict`` output,
 so a recording decoded now and a JSON-lines log of ``wmbus decode``/``listen`` take the same path.
+A meter's statistics count the frames it sends on its own schedule; its answers to a gateway
+(which repeat an access number) and the frames a gateway sent it are the gateways' statistics
+(``sdr.survey.gateways``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from itertools import pairwise
 from typing import Any
 
 import numpy as np
+
+from protocol.modes import OMS_PHY, Direction, ModeSpec
 
 # Ec/N0 (dB) our receiver needs for 10% packet errors per mode (40-byte link frames), as measured
 # by `python3 -m benchmarks --only sensitivity` (200 telegrams per 1-dB point): T1 7.8, C1 frame A
@@ -43,6 +48,23 @@ class Reception:
     freq_hz: float | None
     frame_bytes: int | None = None  # link frame without CRCs (L + 1)
     frame_format: str | None = None
+    # The exchange fields of docs/json-schema.md; a log without them is of meters' frames.
+    direction: str = Direction.METER_TO_OTHER
+    c_name: str = ""
+    start_sample: int | None = None
+    exchange: int | None = None  # start_sample of the exchange's first frame
+    reply_to: int | None = None
+    in_window: bool | None = None
+    gateway: str | None = None  # "M id" of the sender of a frame to a meter, when it says
+
+    @property
+    def from_meter(self) -> bool:
+        return self.direction == Direction.METER_TO_OTHER
+
+    @property
+    def scheduled(self) -> bool:
+        """Sent by the meter on its own, not in answer to a gateway."""
+        return self.from_meter and self.reply_to is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +108,13 @@ class MeterStats:
         return self.received / self.expected if self.expected else 0.0
 
     @property
+    def phy(self) -> ModeSpec | None:
+        """The physical layer the meter sends on (a T2 meter's is T1's), None if unknown."""
+        return OMS_PHY.get((self.mode, Direction.METER_TO_OTHER))
+
+    @property
     def link_margin_db(self) -> float | None:
-        required = REQUIRED_ECN0_DB.get(self.mode)
+        required = REQUIRED_ECN0_DB.get(self.phy.name) if self.phy is not None else None
         if self.snr_db is None or required is None:
             return None
         return self.snr_db.median - required
@@ -97,6 +124,16 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None
     return float(value)
+
+
+def _integer(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _station(value: Any) -> str | None:
+    if not isinstance(value, Mapping):
+        return None
+    return f"{value.get('M', '')} {value.get('id', '')}"
 
 
 def reception_from_dict(obj: Mapping[str, Any]) -> Reception | None:
@@ -111,6 +148,8 @@ def reception_from_dict(obj: Mapping[str, Any]) -> Reception | None:
     frame_format = obj.get("frame_format")
     if access is None and isinstance(obj.get("ell"), Mapping):
         access = obj["ell"].get("acc")
+    direction = obj.get("direction")
+    in_window = obj.get("in_window")
     return Reception(
         meter_id=meter_id,
         manufacturer=str(obj.get("manufacturer") or obj.get("M") or ""),
@@ -123,6 +162,14 @@ def reception_from_dict(obj: Mapping[str, Any]) -> Reception | None:
         freq_hz=_number(obj.get("freq_hz")),
         frame_bytes=len(frame_hex) // 2 if isinstance(frame_hex, str) else None,
         frame_format=frame_format if isinstance(frame_format, str) else None,
+        direction=Direction.OTHER_TO_METER if direction == Direction.OTHER_TO_METER
+        else Direction.METER_TO_OTHER,
+        c_name=str(obj.get("c_name") or ""),
+        start_sample=_integer(obj.get("start_sample")),
+        exchange=_integer(obj.get("exchange")),
+        reply_to=_integer(obj.get("reply_to")),
+        in_window=in_window if isinstance(in_window, bool) else None,
+        gateway=_station(obj.get("gateway")),
     )
 
 
@@ -235,9 +282,11 @@ def meter_stats(
 
 
 def by_meter(receptions: Iterable[Reception]) -> dict[str, list[Reception]]:
+    """Each meter's scheduled frames (not its answers, nor what a gateway sent it)."""
     out: dict[str, list[Reception]] = {}
     for r in receptions:
-        out.setdefault(r.meter_id, []).append(r)
+        if r.scheduled:
+            out.setdefault(r.meter_id, []).append(r)
     return out
 
 

@@ -12,8 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from protocol.modes import MODES
+from protocol.encoder import TelegramSpec, TplSpec, encode_telegram
+from protocol.modes import MODES, Direction
+from protocol.telegram import Address
 from sdr.io.writers import write_iq
+from sdr.sim.stream import BurstSpec, ModeFormat, StreamSettings, render_stream
 from tests.conftest import REPO
 
 RADIO_FIELDS = (
@@ -209,3 +212,64 @@ def test_wideband_recordings_decode(tmp_path: Path, rate: str) -> None:
     assert sorted(r["frame_hex"].lower() for r in json_lines(run.stdout)) == sorted(
         t["frame_hex"] for t in truth
     )
+
+
+@pytest.fixture(scope="module")
+def exchange_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A T1 meter that offers no access, then a T2 exchange: the meter's frame offering access,
+    10 ms later the gateway's request (S physical layer, short preamble), 10 ms later the
+    meter's reply."""
+    meter = Address(0x2C2D, bytes.fromhex("99873476"), 0x1B, 0x16)
+    other = Address(0x2C2D, bytes.fromhex("11223344"), 0x1B, 0x16)
+    record = bytes.fromhex("041339300000")
+
+    def meter_frame(address: Address, c_field: int, cw: int) -> bytes:
+        tpl = TplSpec(ci=0x7A, acc=0x21, cw_flags=cw)
+        return encode_telegram(TelegramSpec(address, c_field, tpl=tpl, payload=record))
+
+    request = encode_telegram(
+        TelegramSpec(meter, 0x5B, tpl=TplSpec(ci=0x80, acc=0x21, address=meter)))
+    t1 = ModeFormat.of("T1", Direction.METER_TO_OTHER)
+    t2_meter = ModeFormat.of("T2", Direction.METER_TO_OTHER)
+    t2_gateway = ModeFormat.of("T2", Direction.OTHER_TO_METER)
+    bursts = [BurstSpec(t1, meter_frame(other, 0x44, 0)),
+              BurstSpec(t2_meter, meter_frame(meter, 0x44, 0xC000)),
+              BurstSpec(t2_gateway, request),
+              BurstSpec(t2_meter, meter_frame(meter, 0x08, 0))]
+    rng = np.random.default_rng(5)
+    settings = StreamSettings.for_modes([t1, t2_gateway], ecn0_db=30.0)
+    iq = np.concatenate([s for s, _ in render_stream(bursts, settings, rng, gap_s=(0.01, 0.01))])
+    path = tmp_path_factory.mktemp("exchange") / "exchange_868.625M_2400k.cu8"
+    write_iq(path, iq, "cu8")
+    return path
+
+
+def test_conversations_prints_only_exchanges_as_groups(exchange_recording: Path) -> None:
+    everything = wmbus("decode", exchange_recording, "--json")
+    assert everything.returncode == 0, everything.stderr
+    rows = json_lines(everything.stdout)
+    assert [(r["mode"], r["c_name"], r["direction"]) for r in rows] == [
+        ("T1", "SND_NR", "meter_to_other"),
+        ("T2", "SND_NR", "meter_to_other"),
+        ("T2", "REQ_UD2", "other_to_meter"),
+        ("T2", "RSP_UD", "meter_to_other"),
+    ]
+    opener, request, reply = rows[1:]
+    assert "exchange" not in rows[0]
+    assert opener["exchange"] == request["exchange"] == reply["exchange"] == opener["start_sample"]
+    assert request["reply_to"] == opener["start_sample"]
+    assert reply["reply_to"] == request["start_sample"]
+    # 10 ms of silence plus the answer's preamble before its sync word, inside 2-50 ms.
+    assert 10.0 < request["response_delay_ms"] < 11.5 and request["in_window"] is True
+    assert 10.0 < reply["response_delay_ms"] < 11.5 and reply["in_window"] is True
+    # Whatever the chunk size.
+    small = wmbus("decode", exchange_recording, "--json", "--chunk-samples", "997")
+    assert small.stdout == everything.stdout
+    only = wmbus("decode", exchange_recording, "--json", "--conversations")
+    assert json_lines(only.stdout) == rows[1:]
+    text = wmbus("decode", exchange_recording, "--conversations")
+    lines = text.stdout.splitlines()
+    assert lines[0].startswith(f"file={exchange_recording}  exchange T2 with meter KAM 76348799")
+    assert all(line.startswith("    ") for line in lines[1:])
+    assert sum("exchange T2: answers the frame at t=" in line for line in lines) == 2
+    assert "OUTSIDE" not in text.stdout and "11223344" not in text.stdout

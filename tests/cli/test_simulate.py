@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,7 @@ from protocol.telegram import Telegram
 from sdr.cli import main
 from sdr.io.files import probe_iq_file, read_iq_chunks
 from sdr.io.rtl433 import RTL433_SETUP, matches_frame, run_rtl433, to_channel
-from tests.conftest import require_program
+from tests.conftest import REPO, require_program
 
 
 def wmbus(*args: str | Path) -> int:
@@ -145,10 +147,52 @@ def test_rtl433_decodes_what_we_simulate(tmp_path: Path, mode: str) -> None:
         assert any(matches_frame(m, frame) for m in result.messages), row["frame_hex"]
 
 
+def process(*args: str | Path) -> subprocess.CompletedProcess:
+    """The command line as a user runs it: a process of its own."""
+    return subprocess.run(
+        [sys.executable, "-m", "sdr.cli", *map(str, args)],
+        capture_output=True, text=True, cwd=REPO, timeout=120, check=False,
+    )
+
+
+def test_gateway_modes_round_trip_through_decode(tmp_path: Path) -> None:
+    # C2 needs no --direction (its name is its gateways' channel); S2 is told.
+    made = {
+        tmp_path / "c2_868.625M_2400k.cu8": ("--mode", "C2-A,C2-B", "--cfo", "15e3"),
+        tmp_path / "s2_868.625M_2400k.cu8": ("--mode", "S2", "--direction", "other_to_meter"),
+    }
+    truth = []
+    for out, args in made.items():
+        run = process("simulate", out, *args, "--count", "4", "--ecn0", "20", "--seed", "3")
+        assert run.returncode == 0, run.stderr
+        truth += json.loads(out.with_suffix(".json").read_text())["telegrams"]
+    decoded = process("decode", *made, "--json")
+    assert decoded.returncode == 0, decoded.stderr
+    got = [json.loads(line) for line in decoded.stdout.splitlines()]
+    keys = ("frame_hex", "mode", "direction", "frame_format")
+    assert [tuple(str(g[k]).lower() for k in keys) for g in got] == [
+        tuple(str(t[k]).lower() for k in keys) for t in truth
+    ]
+    assert [t["mode"] for t in truth] == ["C2"] * 4 + ["S2"] * 4
+    assert {t["direction"] for t in truth} == {"other_to_meter"}
+
+
+def test_c2_annotation_sits_on_its_channel(tmp_path: Path) -> None:
+    out = tmp_path / "c2.sigmf-meta"
+    assert wmbus("simulate", out, "--mode", "C2", "--count", "1", "--ecn0", "25") == 0
+    [annotation] = sigmf.fromfile(out).get_annotations()
+    assert annotation[sigmf.LABEL_KEY] == "C2 frame A"
+    lower, upper = annotation[sigmf.FREQ_LOWER_EDGE_KEY], annotation[sigmf.FREQ_UPPER_EDGE_KEY]
+    assert (lower, upper) == (869.525e6 - 50e3, 869.525e6 + 50e3)  # ±(25 kHz + 50 kcps / 2)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (("out.cu8", "--mode", "Q1"), "unknown mode"),
+        (("out.cu8", "--mode", "S1", "--direction", "other_to_meter"), "no other_to_meter"),
+        (("out.cu8", "--mode", "C2", "--length", "20"), "at least 21 bytes"),
+        (("out.cu8", "--mode", "C2", "--rate", "1.6M"), "outside"),
         (("out.cu8", "--mode", "T1-B"), "no frame format B"),
         (("out.wav",), "extension"),
         (("out.cu8", "--center", "433.92M"), "outside"),

@@ -14,13 +14,14 @@ from dsp.bandplan import (
     channel_offset_hz,
     covered_modes,
     filter_half_width_hz,
+    fitted_channel,
     modes_by_channel,
     occupied_half_width_hz,
 )
 from dsp.modulate import burst_chips, modulate
 from dsp.receiver import Receiver
 from protocol.framing import add_crcs
-from protocol.modes import C1, S1, T1, FrameFormat
+from protocol.modes import C1, C2, S1, T1, FrameFormat
 from tests.dsp.streams import make_stream, matched, run
 
 RAW = add_crcs(bytes([0x0A]) + bytes(range(10)), FrameFormat.A)
@@ -30,14 +31,27 @@ def test_occupied_bandwidth_is_carsons_rule() -> None:
     assert occupied_half_width_hz(S1) == 50e3 + 16_384
     assert occupied_half_width_hz(T1) == 100e3
     assert occupied_half_width_hz(C1) == 95e3
+    assert occupied_half_width_hz(C2) == 50e3
     # Filters keep the first sidelobes (half a chip rate more) and the carrier offset.
     assert filter_half_width_hz(T1, 40e3) == 100e3 + 50e3 + 40e3
 
 
 def test_the_default_stream_covers_every_mode() -> None:
-    assert covered_modes(DEFAULT_SAMPLE_RATE_HZ, DEFAULT_CENTER_FREQ_HZ) == (S1, T1, C1)
+    assert covered_modes(DEFAULT_SAMPLE_RATE_HZ, DEFAULT_CENTER_FREQ_HZ) == (S1, T1, C1, C2)
     assert channel_offset_hz(S1, DEFAULT_SAMPLE_RATE_HZ, DEFAULT_CENTER_FREQ_HZ) == -325e3
     assert channel_offset_hz(T1, DEFAULT_SAMPLE_RATE_HZ, DEFAULT_CENTER_FREQ_HZ) == 325e3
+    # C2's gateway channel near the band's edge: 950 kHz of the 1200 kHz half band.
+    assert channel_offset_hz(C2, DEFAULT_SAMPLE_RATE_HZ, DEFAULT_CENTER_FREQ_HZ) == 900e3
+
+
+def test_c2_needs_a_stream_that_reaches_869_525_mhz() -> None:
+    # rtl-wmbus's 1.6 Msps at 868.625 MHz ends at 869.425 MHz; 1.2 Msps at 869.2 MHz holds it.
+    assert covered_modes(1.6e6, DEFAULT_CENTER_FREQ_HZ) == (S1, T1, C1)
+    assert covered_modes(1.2e6, 869.2e6) == (T1, C1, C2)
+    # Only C2's channel is fitted into the meters' filter bank.
+    assert [fitted_channel(g) for g in modes_by_channel([S1, T1, C1, C2]).values()] == [
+        False, False, True,
+    ]
 
 
 def test_a_mode_is_covered_while_its_occupied_band_is_inside() -> None:
@@ -68,7 +82,7 @@ def test_modes_by_channel() -> None:
 
 @pytest.mark.parametrize(
     ("mode", "fmt"), [(S1, FrameFormat.A), (T1, FrameFormat.A), (C1, FrameFormat.A),
-                      (C1, FrameFormat.B)]
+                      (C1, FrameFormat.B), (C2, FrameFormat.B)]
 )
 @pytest.mark.parametrize("preamble_chips", [None, 101])
 def test_airtime_is_what_the_modulator_sends(mode, fmt, preamble_chips) -> None:

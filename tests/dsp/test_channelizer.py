@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dsp.channelizer import Channelizer, ChannelPlan, fast_decimation
+from dsp.channelizer import Channelizer, ChannelPlan, bank_decimations, fast_decimation
 
 FS = 2.4e6
 # The receiver's layout (S1 and T1/C1 325 kHz either side of 868.625 MHz), and an awkward one:
@@ -141,6 +141,47 @@ def test_decimations_without_a_fast_fft_size_still_get_a_plan() -> None:
 def test_fast_decimation_drops_prime_factors_above_11() -> None:
     # The S1 channel's largest decimations at 6, 20 and 2.4 Msps, and degenerate limits.
     assert [fast_decimation(d) for d in (17, 57, 6, 11, 13, 1, 0)] == [16, 56, 6, 11, 12, 1, 1]
+
+
+def test_a_fitted_channel_takes_a_decimation_that_divides_the_others() -> None:
+    # The receiver's limits for S1, T1 and C2 at 2.4, 1.6 (868.95 MHz), 10 and 20 Msps, and for
+    # T1 and C2 at 1.2 Msps (869.2 MHz). A fitted channel alone, or with no divisor within half
+    # its limit, keeps its own.
+    fitted = [False, False, True]
+    assert bank_decimations([6, 4, 8], fitted) == [6, 4, 6]
+    assert bank_decimations([4, 3, 5], fitted) == [4, 3, 4]
+    assert bank_decimations([28, 20, 37], fitted) == [28, 20, 35]
+    assert bank_decimations([57, 40, 74], fitted) == [56, 40, 70]
+    assert bank_decimations([2, 4], [False, True]) == [2, 2]
+    assert bank_decimations([7], [True]) == [7]
+    assert bank_decimations([5, 17], [False, True]) == [5, 16]  # 5 would more than halve 17
+
+
+@pytest.mark.parametrize(
+    ("fs", "others", "fitted"),
+    [
+        # 2.4 Msps: C2 at +900 kHz; 1.6 Msps at 868.95 MHz: C2 at +575 kHz, off the others' bin
+        # grid, which would otherwise choose another FFT size.
+        (2.4e6, [(-325e3, 6, 168e3), (325e3, 4, 252e3)], (900e3, 6, 126e3)),
+        (1.6e6, [(-650e3, 4, 168e3), (0.0, 3, 224e3)], (575e3, 4, 126e3)),
+    ],
+)
+def test_a_fitted_channel_leaves_the_others_outputs_exactly_as_they_were(
+    fs: float, others: list, fitted: tuple
+) -> None:
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal(50_000) + 1j * rng.standard_normal(50_000)).astype(np.complex64)
+    alone = Channelizer(fs, others)
+    both = Channelizer(fs, [*others, fitted], [False] * len(others) + [True])
+    outputs = run(both, x, 4099)
+    for want, got in zip(run(alone, x, 4099), outputs, strict=False):
+        np.testing.assert_array_equal(got, want)
+    # The fitted channel is a channel like the others: a tone at its centre comes out at DC.
+    plan = both.plans[-1]
+    y = run(both, (0.3 * np.exp(2j * np.pi * plan.actual_offset_hz * np.arange(30_000) / fs))
+            .astype(np.complex64))[-1]
+    middle = y[len(y) // 3 : 2 * len(y) // 3]
+    np.testing.assert_allclose(np.abs(middle), 0.3, rtol=RIPPLE)
 
 
 def test_the_dc_spike_of_the_dongle_is_removed_from_a_channel_on_it() -> None:

@@ -17,7 +17,7 @@ import pytest
 from dsp.bandplan import POSTAMBLE, covered_modes, sync_word_chip
 from dsp.receiver import Receiver
 from dsp.types import IQChunk
-from protocol.modes import C1, S1, T1, FrameFormat
+from protocol.modes import C1, C2, S1, T1, FrameFormat
 from protocol.types import DecodeFailure, Frame
 from tests.conftest import RECORDINGS
 from tests.dsp.streams import (
@@ -160,13 +160,16 @@ def test_output_does_not_depend_on_chunk_size() -> None:
         assert run(receiver, samples, chunk) == reference
 
 
-def test_chunks_of_one_sample() -> None:
+@pytest.mark.parametrize(
+    ("mode", "fmt", "fc"), [(T1, FrameFormat.A, T1.center_freq_hz), (C2, FrameFormat.B, 869.2e6)]
+)
+def test_chunks_of_one_sample(mode, fmt, fc: float) -> None:
     rng = np.random.default_rng(6)
-    fs, fc = 1.2e6, T1.center_freq_hz
+    fs = 1.2e6
     samples, sent = make_stream(
-        [(T1, FrameFormat.A)], 14.0, rng, sample_rate_hz=fs, center_freq_hz=fc, gap_s=0.001
+        [(mode, fmt)], 14.0, rng, sample_rate_hz=fs, center_freq_hz=fc, gap_s=0.001
     )
-    receiver = Receiver(fs, fc, [T1])
+    receiver = Receiver(fs, fc, [mode])
     reference = run(receiver, samples)
     assert matched(reference, sent) == sent
     assert run(receiver, samples, 1) == reference
@@ -186,10 +189,13 @@ def test_other_sample_rates_and_centres(fs: float, fc: float) -> None:
 @pytest.mark.parametrize("fs", [0.9e6, 1.0e6, 1.6e6, 2.048e6, 2.5e6, 3.2e6, 6e6, 10e6, 20e6])
 def test_every_mode_at_any_sample_rate_from_0_9_to_20_msps(fs: float) -> None:
     receiver = Receiver(fs, FC)
-    assert receiver.covered_modes == (S1, T1, C1)
+    # C2's channel (869.525 MHz, ±50 kHz) needs 1.9 Msps around 868.625 MHz.
+    with_c2 = fs >= 1.9e6
+    assert receiver.covered_modes == ((S1, T1, C1, C2) if with_c2 else (S1, T1, C1))
     rng = np.random.default_rng(12)
     # One telegram per mode and format, close together: 20 Msps makes many samples.
-    samples, sent = make_stream(ALL, 14.0, rng, sample_rate_hz=fs, gap_s=0.002)
+    bursts = ALL + [(C2, FrameFormat.A), (C2, FrameFormat.B)] * with_c2
+    samples, sent = make_stream(bursts, 14.0, rng, sample_rate_hz=fs, gap_s=0.002)
     results = run(receiver, samples, 262_144)
     assert matched(results, sent) == sent
     assert not false_frames(results, sent)

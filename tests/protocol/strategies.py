@@ -91,6 +91,9 @@ addresses = st.builds(
 )
 
 
+LONG_HEADER_CIS = (0x72, 0x5B)
+
+
 @st.composite
 def specs(draw: st.DrawFn) -> TelegramSpec:
     mode = draw(st.sampled_from([0, 5, 7]))
@@ -109,7 +112,14 @@ def specs(draw: st.DrawFn) -> TelegramSpec:
     afl = draw(st.builds(AflSpec, mcr=st.integers(0, 2**32 - 1), mcl=st.sampled_from(
         [0x25, 0x26, 0x27]), ki=st.none() | st.integers(0, 0xFFFF),
         ml=st.none() | st.integers(0, 0xFFFF))) if mode == 7 else None
-    cis = [0x7A, 0x72] if mode else [0x7A, 0x72, 0x78]
+    # Both directions: a meter's data, or a gateway's command with records to the meter
+    # (docs/protocol.md §2.3, §5.1), whose mode 7 keys are derived for that direction.
+    to_meter = draw(st.booleans())
+    if to_meter:
+        c_field, cis = draw(st.sampled_from([0x53, 0x73, 0x43, 0x5A, 0x5B])), [0x5A, 0x5B]
+    else:
+        c_field = draw(st.sampled_from([0x44, 0x46, 0x08]))
+        cis = [0x7A, 0x72] if mode else [0x7A, 0x72, 0x78]
     ci = draw(st.sampled_from(cis))
     tpl = TplSpec(
         ci=ci,
@@ -117,9 +127,8 @@ def specs(draw: st.DrawFn) -> TelegramSpec:
         status=draw(st.integers(0, 255)),
         security_mode=mode,
         cw_flags=draw(st.integers(0, 0xFFFF)) & 0xE00F,
-        address=draw(addresses) if ci == 0x72 else None,
+        address=draw(addresses) if ci in LONG_HEADER_CIS else None,
         clear_tail=b"".join(draw(st.lists(raw_records(), max_size=2))) if mode else b"",
     )
     payload = b"".join(draw(st.lists(raw_records(), max_size=5)))
-    return TelegramSpec(draw(addresses), draw(st.sampled_from([0x44, 0x46, 0x08])), ell, afl,
-                        tpl, payload)
+    return TelegramSpec(draw(addresses), c_field, ell, afl, tpl, payload)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 
 from protocol.decoder import Decoder
-from protocol.encoder import TelegramSpec, TplSpec, encode_telegram
 from protocol.framing import add_crcs
 from protocol.modes import FrameFormat
-from protocol.records import expand_compact
 from protocol.telegram import HeaderKind, Telegram
 from protocol.types import DecodeFailure, FailureReason, Frame, Record, SecurityStatus
+from protocol.vendors.registry import COMPACT_FORMATS
 from tests.protocol.corpus import wireless_rows
 from tests.protocol.spec_vectors import (
     ENGELMANN,
@@ -214,8 +213,10 @@ def test_unknown_ci_keeps_headers_and_payload() -> None:
 
 
 def test_manufacturer_ci_payload_kept() -> None:
+    """A proprietary payload no meter family reads keeps its bytes and says so."""
     t = decode("0F442D2C998734761B16" + "A1" + "0102030405")
-    assert t.tpl is not None and t.tpl.ci == 0xA1 and t.error is None
+    assert t.tpl is not None and t.tpl.ci == 0xA1 and t.readings == ()
+    assert t.error is not None and t.error.reason is FailureReason.VENDOR_FORMAT_UNKNOWN
     assert t.payload == bytes.fromhex("0102030405") and t.records == ()
 
 
@@ -225,25 +226,14 @@ def test_decode_frame_rejects_inconsistent_l_field() -> None:
     assert isinstance(result, DecodeFailure) and result.reason is FailureReason.LENGTH
 
 
-def test_encrypted_compact_frame_after_a_full_frame_of_its_layout() -> None:
-    """The engelmann CI 73 mode-5 compact frame, once a full frame of its layout was seen.
-
-    The layout (DIF/VIF bytes) is the one wmbusmeters lists for this telegram; the full frame
-    is built with our encoder around the same data, so the compact frame's own full-frame CRC
-    decides whether the rebuilt records are right.
-    """
+def test_encrypted_compact_frame_with_a_shipped_layout() -> None:
+    """The engelmann CI 73 mode-5 compact frame decodes without any full frame before it: the
+    Engelmann FAW layout ships with the vendor layer, and it is the one wmbusmeters lists for this
+    telegram; the frame's own full-frame CRC confirms the rebuilt records."""
     row = next(r for r in wireless_rows() if r["hex"] == ENGELMANN)
     layout = bytes.fromhex("".join(r["difvif"] for r in row["records"]))
-    decoder = Decoder({"22862420": ENGELMANN_KEY})
-    compact = decoder.decode_hex(ENGELMANN)
-    assert isinstance(compact, Telegram) and compact.error is not None
-    assert compact.error.reason is FailureReason.UNKNOWN_FORMAT
-    data = compact.payload[6:].rstrip(b"\x2f")  # after 2F2F, signature and full-frame CRC
-    area = expand_compact(layout, data)
-    full = encode_telegram(TelegramSpec(compact.link.address, payload=area,
-                                        tpl=TplSpec(ci=0x72, address=compact.tpl.address)))
-    assert isinstance(decoder.decode_bytes(full), Telegram)
-    again = decoder.decode_hex(ENGELMANN)
-    assert isinstance(again, Telegram) and again.error is None, again.error
-    assert "compact_frame" in again.flags and len(again.records) == len(row["records"])
-    assert find(again, "4413").value == pytest.approx(228.854)
+    assert layout in COMPACT_FORMATS
+    compact = Decoder({"22862420": ENGELMANN_KEY}).decode_hex(ENGELMANN)
+    assert isinstance(compact, Telegram) and compact.error is None, compact.error
+    assert "compact_frame" in compact.flags and len(compact.records) == len(row["records"])
+    assert find(compact, "4413").value == pytest.approx(228.854)

@@ -12,11 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.fuzz_protocol import fuzz_cases, fuzz_decoder, outcome
+from protocol.conversation import ConversationTracker
 from protocol.decoder import Decoder
 from protocol.modes import FrameFormat
 from protocol.report import failure_to_dict, telegram_to_dict
 from protocol.telegram import Telegram
-from protocol.types import DecodeFailure, Frame
+from protocol.types import Burst, DecodeFailure, Frame
 from tests.protocol.spec_vectors import R1, R1_KEY, R5, R5_KEY
 
 
@@ -56,10 +57,33 @@ def test_mutated_reference_telegrams(text: str, edits: list[tuple[int, int]], cu
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=260), st.sampled_from(list(FrameFormat)))
-def test_receiver_frames_with_any_content(body: bytes, frame_format: FrameFormat) -> None:
+@given(st.binary(max_size=260), st.sampled_from(list(FrameFormat)),
+       st.sampled_from(["S1", "T1", "C1", "C2"]))
+def test_receiver_frames_with_any_content(body: bytes, frame_format: FrameFormat,
+                                          mode: str) -> None:
     data = bytes([len(body) & 0xFF]) + body
-    check(DECODER.decode_frame(Frame(data, frame_format, mode="T1")))
+    check(DECODER.decode_frame(Frame(data, frame_format, mode=mode)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 255), st.binary(max_size=30), st.sampled_from(
+    ["S1", "T1", "C1", "C2"]), st.integers(0, 2_400_000), st.integers(1, 200_000)), max_size=12))
+def test_conversation_tracker_takes_any_frames(items: list[tuple[int, bytes, str, int, int]]
+                                               ) -> None:
+    """Any frames of one meter (any C-field and content) at any times: each comes out of the
+    tracker once, unharmed."""
+    tracker = ConversationTracker(0.2, {})
+    results = []
+    for c_field, rest, mode, start, length in items:
+        body = bytes([c_field]) + bytes.fromhex("2D2C998734761B16") + rest
+        burst = Burst(mode, start, start + length, 2.4e6, 868.3e6, 1e5, 0.0, 0.0, 0.0)
+        result = DECODER.decode_frame(Frame(bytes([len(body)]) + body, FrameFormat.A, mode, burst))
+        results.append(result)
+    out = tracker.process(results, 1_000_000) + tracker.flush()
+    assert sorted(map(id, (r.frame if isinstance(r, Telegram) else r for r in out))) == sorted(
+        map(id, (r.frame if isinstance(r, Telegram) else r for r in results)))
+    for result in out:
+        check(result)
 
 
 @settings(max_examples=200, deadline=None)

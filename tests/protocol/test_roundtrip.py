@@ -11,7 +11,7 @@ from protocol.encoder import TelegramSpec, encode_telegram
 from protocol.framing import add_crcs
 from protocol.modes import FrameFormat
 from protocol.records import parse_records
-from protocol.telegram import Telegram
+from protocol.telegram import Telegram, c_field_direction
 from protocol.types import SecurityStatus
 from tests.protocol.strategies import specs
 
@@ -33,6 +33,7 @@ def test_encode_then_decode(spec: TelegramSpec, frame_format: FrameFormat, key: 
     assert t.error is None, t.error
     assert t.frame_format is frame_format and t.frame.data == link_bytes
     assert (t.link.c_field, t.link.address) == (spec.c_field, spec.address)
+    assert t.direction is c_field_direction(spec.c_field)
     if spec.ell is None:
         assert t.ell is None
     else:

@@ -157,6 +157,7 @@ def test_meters_a_location_does_not_list_are_silent_there(simulated):
     ("change", "message"),
     [
         (('mode = "T1"', 'mode = "X9"'), "unknown mode"),
+        (('mode = "T1"', 'mode = "C2"'), "'C2' for a meter"),  # 869.525 MHz: gateways only
         (("interval_s = 0.1\n", ""), "'interval_s' is missing"),
         (('"11110001" = 105', '"99999999" = 105'), "unknown meter"),
         (('key = "000102030405060708090A0B0C0D0E0F"', 'key = "0001"'), "32 hex digits"),

@@ -86,10 +86,12 @@ def test_telegram_event_status_and_discovery_reach_a_subscriber(water_telegram) 
     for config in configs.values():
         assert config["state_topic"] == topic
         assert config["availability_topic"] == "wmbus/status/attic"
-    index = int(volumes[0]["value_template"].split("[")[1].split("]")[0])
-    assert telegram["records"][index]["value"] == pytest.approx(total_m3)
-    assert volumes[0]["unit_of_measurement"] == "m³"
-    assert volumes[0]["state_class"] == "total_increasing"
+    # The meter's family gives readings named as wmbusmeters names them; those are announced.
+    [total] = [c for c in volumes if c["unique_id"].endswith("_total_m3")]
+    assert total["value_template"] == "{{ value_json.readings.total_m3 }}"
+    assert telegram["readings"]["total_m3"] == pytest.approx(total_m3)
+    assert total["unit_of_measurement"] == "m³"
+    assert total["state_class"] == "total_increasing"
 
 
 def test_no_discovery_for_meters_without_a_key(water_telegram) -> None:
@@ -102,6 +104,29 @@ def test_no_discovery_for_meters_without_a_key(water_telegram) -> None:
         wait_for(lambda: sub.on(meter_topic("wmbus", telegram)), what="the meter's telegram")
         sub.close()
     assert not [t for t, _, _ in sub.messages if t.startswith("homeassistant/")]
+
+
+def test_a_gateways_frame_to_a_meter_is_kept_off_its_state_topic(water_telegram) -> None:
+    # The same meter's telegram as a gateway would send it: a command, not a reading.
+    reading, row = water_telegram
+    command = {**reading, "direction": "other_to_meter", "mode": "T2"}
+    with mosquitto() as port:
+        sub = Subscriber(port)
+        sink = MqttSink(
+            "127.0.0.1", port, ha_discovery=True, known_meter_ids=[row["meter_id"]]
+        ).start()
+        sink.publish_telegram(command)
+        sink.publish_telegram(reading)
+        stats = sink.close()
+        topic = meter_topic("wmbus", reading)
+        wait_for(lambda: sub.on(topic), what="the meter's telegram")
+        sub.close()
+    assert_all_counted(stats)
+    assert sub.on(topic) == [{**reading, "receiver": sink.receiver}]
+    assert sub.on(f"{topic}/to_meter") == [{**command, "receiver": sink.receiver}]
+    # Discovery was announced once, from the meter's own telegram.
+    configs = [json.loads(p) for t, p, _ in sub.messages if t.startswith("homeassistant/")]
+    assert configs and all(c["state_topic"] == topic for c in configs)
 
 
 def test_messages_wait_for_a_broker_that_comes_up_later(water_telegram) -> None:

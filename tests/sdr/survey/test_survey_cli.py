@@ -65,8 +65,11 @@ def test_json_has_the_documented_schema(building):
             assert set(meter) >= SCHEMA_METER_KEYS
             assert set(meter["rssi_dbfs"]) == {"median", "p10", "p90"}
             assert meter["lost_to_collision"] + meter["lost_to_weak_signal"] == meter["lost"]
-        assert {c["freq_hz"] for c in loc["channels"]} == {868.3e6, 868.95e6}
-        for channel in loc["channels"]:
+        # The default modes include C2, whose gateway channel this building leaves idle.
+        assert {c["freq_hz"] for c in loc["channels"]} == {868.3e6, 868.95e6, 869.525e6}
+        idle = [c for c in loc["channels"] if c["freq_hz"] == 869.525e6]
+        assert [(c["occupancy"], c["bursts"]) for c in idle] == [(0, 0)]
+        for channel in (c for c in loc["channels"] if c not in idle):
             assert 0 < channel["occupancy"] < 1
             assert channel["bursts"] > 0
             assert all(c["start_s"] < c["end_s"] for c in channel["collisions"])
@@ -179,6 +182,21 @@ def test_a_log_line_nested_deeper_than_json_reads_is_a_one_line_error(tmp_path):
     done = wmbus("survey", str(log))
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr == f"wmbus survey: error: {log}: line 2: JSON nested too deeply\n"
+
+
+def test_text_from_a_log_reaches_the_terminal_escaped(tmp_path):
+    log = tmp_path / "walk.jsonl"
+    rows = [
+        {"meter_id": "\x1b[2J\x07", "manufacturer": "\x9b31m", "mode": "T1", "time_s": t,
+         "AC": t}
+        for t in range(3)
+    ]
+    log.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    done = wmbus("survey", str(log))
+    assert done.returncode == 0, done.stderr
+    assert "\\x1b[2J\\x07" in done.stdout and "\\x9b31m" in done.stdout
+    controls = {c for c in done.stdout if ord(c) < 32 or 127 <= ord(c) < 160} - {"\n"}
+    assert not controls
 
 
 @pytest.mark.parametrize(
