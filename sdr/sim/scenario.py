@@ -1,5 +1,6 @@
-"""A building described in TOML: meters (mode, schedule, length, power, key) and receiver
-locations (noise figure, full scale, path loss per meter), parsed into typed specs.
+"""A building described in TOML: meters (mode, schedule, length, power, key), gateways that
+answer some of them (exchanges: mode, request, response delays) and receiver locations (noise
+figure, full scale, path loss per meter), parsed into typed specs.
 
 Level mapping (documented in docs/survey.md): a location's ``full_scale_dbm`` is the input power
 of a complex sinusoid of amplitude 1 (0 dBFS). Received power is ``tx_power_dbm - path_loss_db``;
@@ -25,10 +26,17 @@ from dsp.bandplan import (
     METER_MODES,
     channel_offset_hz,
 )
-from protocol.modes import MODES, FrameFormat
+from protocol.conversation import response_window_ms
+from protocol.modes import MODES, OMS_PHY, Direction, FrameFormat
 from sdr.errors import UserError
 from sdr.io.codecs import SAMPLE_FORMATS
-from sdr.sim.telegrams import SHORT_TPL_LEN, VOLUME_DIF, VOLUME_VIF
+from sdr.sim.telegrams import (
+    GATEWAY_COMMANDS,
+    GATEWAY_REQUESTS,
+    SHORT_TPL_LEN,
+    VOLUME_DIF,
+    VOLUME_VIF,
+)
 
 _METER_PHYS = [mode.name for mode in METER_MODES]
 
@@ -51,6 +59,39 @@ class MeterSpec:
     version: int
     device_type: int
     first_access: int | None
+
+
+# A gateway's requests (C field, CI) with a long header (so the frame names the meter besides
+# the gateway, and pairs with it), and the C field of the meter's reply to each
+# (docs/protocol.md §2.3): REQ_UD2 is answered by RSP_UD with data, SND_UD by ACK.
+GATEWAY_REQUEST_KINDS: dict[str, tuple[tuple[int, int], int]] = {
+    "REQ_UD2": (GATEWAY_REQUESTS[0], 0x08),
+    "SND_UD": (GATEWAY_COMMANDS[1], 0x00),
+}
+_GATEWAY_MODES = ("S2", "T2", "C2")
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySpec:
+    """A gateway answering some frames of its meters: each answered frame opens an exchange
+    (the meter's frame offering access, the gateway's request, the meter's reply)."""
+
+    gateway_id: str
+    manufacturer: str
+    mode: str  # S2, T2 or C2: the OMS mode of its exchanges
+    meters: tuple[str, ...]
+    answer_ratio: float  # share of the meters' frames it answers
+    request: str  # a key of GATEWAY_REQUEST_KINDS
+    fast: bool | None  # C2: ELL CC bit D (100 ms window) or not (1000 ms); None for S2 and T2
+    delay_ms: float  # meter frame's end to the request's preamble
+    reply_delay_ms: float  # request's end to the reply's preamble
+    tx_power_dbm: float
+    path_loss_db: Mapping[str, float]  # by location name; locations not listed do not hear it
+
+    @property
+    def window_ms(self) -> tuple[float, float]:
+        """The standard's response window of its exchanges (docs/json-schema.md)."""
+        return response_window_ms(self.mode, self.fast, 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +117,7 @@ class Scenario:
     seed: int
     meters: tuple[MeterSpec, ...]
     locations: tuple[LocationSpec, ...]
+    gateways: tuple[GatewaySpec, ...] = ()
 
     @property
     def num_samples(self) -> int:
@@ -141,6 +183,67 @@ def _meter(table: Mapping[str, Any], where: str) -> MeterSpec:
     )
 
 
+def _gateway(table: Mapping[str, Any], where: str, meters: Mapping[str, MeterSpec],
+             locations: set[str]) -> GatewaySpec:
+    gateway_id = str(_get(table, "id", (str, int), where))
+    if not re.fullmatch(r"\d{1,8}", gateway_id):
+        raise UserError(f"{where}: id must be up to 8 decimal digits, got {gateway_id!r}")
+    manufacturer = str(_get(table, "manufacturer", str, where, "KAM")).upper()
+    if not re.fullmatch(r"[A-Z]{3}", manufacturer):
+        raise UserError(f"{where}: manufacturer must be three letters")
+    mode = str(_get(table, "mode", str, where)).upper()
+    if mode not in _GATEWAY_MODES:
+        raise UserError(f"{where}: unknown mode {mode!r}; choose from {', '.join(_GATEWAY_MODES)}")
+    served = tuple(str(m).zfill(8) for m in _get(table, "meters", list, where))
+    if not served:
+        raise UserError(f"{where}: 'meters' names no meter")
+    # The meters send on the physical layer of the exchange's meter frames (T2: T1's).
+    phy = OMS_PHY[(mode, Direction.METER_TO_OTHER)].name
+    for meter_id in served:
+        if meter_id not in meters:
+            raise UserError(f"{where}: meters names unknown meter {meter_id!r}")
+        if meters[meter_id].mode != phy:
+            raise UserError(f"{where}: a {mode} gateway answers {phy} meters, and meter "
+                            f"{meter_id} is {meters[meter_id].mode}")
+    ratio = float(_get(table, "answer_ratio", (int, float), where, 1.0))
+    if not 0 <= ratio <= 1:
+        raise UserError(f"{where}: answer_ratio must be between 0 and 1")
+    request = str(_get(table, "request", str, where, "REQ_UD2")).upper()
+    if request not in GATEWAY_REQUEST_KINDS:
+        raise UserError(f"{where}: request must be one of {', '.join(GATEWAY_REQUEST_KINDS)}")
+    response = table.get("response")
+    if mode != "C2" and response is not None:
+        raise UserError(f"{where}: 'response' (fast or slow) is for C2 gateways only")
+    if response not in (None, "fast", "slow"):
+        raise UserError(f"{where}: response must be 'fast' or 'slow'")
+    fast = None if mode != "C2" else response != "slow"
+    middle = sum(response_window_ms(mode, fast, 0.0)) / 2
+    delays = [float(_get(table, key, (int, float), where, middle))
+              for key in ("delay_ms", "reply_delay_ms")]
+    if not all(0 <= d <= 60_000 for d in delays):  # also refuses TOML's nan and inf
+        raise UserError(f"{where}: delay_ms and reply_delay_ms must be from 0 to 60000")
+    losses = _get(table, "path_loss_db", dict, where, {})
+    for name, loss in losses.items():
+        if name not in locations:
+            raise UserError(f"{where}: path_loss_db names unknown location {name!r}")
+        if isinstance(loss, bool) or not isinstance(loss, int | float):
+            raise UserError(f"{where}: path loss to {name} must be a number")
+    return GatewaySpec(
+        gateway_id=gateway_id.zfill(8),
+        manufacturer=manufacturer,
+        mode=mode,
+        meters=served,
+        answer_ratio=ratio,
+        request=request,
+        fast=fast,
+        delay_ms=delays[0],
+        reply_delay_ms=delays[1],
+        tx_power_dbm=float(_get(table, "tx_power_dbm", (int, float), where,
+                                DEFAULT_TX_POWER_DBM)),
+        path_loss_db={name: float(loss) for name, loss in losses.items()},
+    )
+
+
 def _location(table: Mapping[str, Any], where: str, meter_ids: set[str]) -> LocationSpec:
     name = str(_get(table, "name", str, where))
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]*", name):
@@ -186,6 +289,18 @@ def parse_scenario(text: str, source: str = "scenario") -> Scenario:
         raise UserError(f"{source}: no [[locations]]")
     if len({loc.name for loc in locations}) != len(locations):
         raise UserError(f"{source}: location names must be unique")
+    by_id = {m.meter_id: m for m in meters}
+    gateways = tuple(
+        _gateway(t, f"{source}: gateways[{i}]", by_id, {loc.name for loc in locations})
+        for i, t in enumerate(doc.get("gateways", []))
+    )
+    # A gateway's id is the sender of its frames (levels and carrier offsets per sender).
+    senders = ids + [g.gateway_id for g in gateways]
+    if len(set(senders)) != len(senders):
+        raise UserError(f"{source}: gateway ids must be unique and differ from meter ids")
+    served = [m for g in gateways for m in g.meters]
+    if len(set(served)) != len(served):
+        raise UserError(f"{source}: a meter is answered by one gateway at most")
     fmt = str(_get(doc, "sample_format", str, source, "cu8"))
     if fmt not in SAMPLE_FORMATS:
         raise UserError(f"{source}: sample_format must be one of {', '.join(SAMPLE_FORMATS)}")
@@ -200,14 +315,18 @@ def parse_scenario(text: str, source: str = "scenario") -> Scenario:
         seed=int(_get(doc, "seed", int, source, 1)),
         meters=meters,
         locations=locations,
+        gateways=gateways,
     )
     if scenario.duration_s <= 0:
         raise UserError(f"{source}: duration_s must be positive")
-    for meter in meters:
+    senders = [(f"meter {m.meter_id}", MODES[m.mode]) for m in meters] + [
+        (f"gateway {g.gateway_id}", OMS_PHY[(g.mode, Direction.OTHER_TO_METER)])
+        for g in gateways]
+    for who, phy in senders:
         try:
-            channel_offset_hz(MODES[meter.mode], scenario.sample_rate_hz, scenario.center_freq_hz)
+            channel_offset_hz(phy, scenario.sample_rate_hz, scenario.center_freq_hz)
         except ValueError as exc:
-            raise UserError(f"{source}: meter {meter.meter_id}: {exc}") from exc
+            raise UserError(f"{source}: {who}: {exc}") from exc
     return scenario
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from protocol.encoder import TelegramSpec, TplSpec, encode_telegram
+from protocol.encoder import EllSpec, TelegramSpec, TplSpec, encode_telegram
 from protocol.manufacturers import manufacturer_code
 from protocol.records import encode_record
 from protocol.telegram import Address
@@ -82,6 +82,20 @@ def random_telegram(rng: np.random.Generator, length: int | None = None) -> byte
 
 
 
+def gateway_frame(meter: Address, acc: int, kind: tuple[int, int], command: bytes = b"", *,
+                  sender: Address | None = None, ell: EllSpec | None = None,
+                  filler: int = 0) -> bytes:
+    """A gateway's CRC-less frame of ``kind`` (C field, CI: ``GATEWAY_COMMANDS`` or
+    ``GATEWAY_REQUESTS``) to ``meter``: ``command`` records plus ``filler`` 2F bytes for a
+    command, nothing for a TPL-only request. The link address is ``sender`` (OMS: the gateway's
+    own) or else the meter's (EN 13757-4); a long header names the meter in the TPL too."""
+    c_field, ci = kind
+    tpl = TplSpec(ci=ci, acc=acc, address=meter if ci != 0x5A else None)
+    area = b"" if ci == 0x80 else command + bytes([FILLER]) * filler
+    return encode_telegram(
+        TelegramSpec(address=sender or meter, c_field=c_field, ell=ell, tpl=tpl, payload=area))
+
+
 def gateway_telegram(rng: np.random.Generator, length: int | None = None) -> bytes:
     """A plaintext gateway-to-meter telegram, CRC-less: a random meter's address (the one
     addressed) in the link layer and, for a long header, in the TPL too.
@@ -93,18 +107,12 @@ def gateway_telegram(rng: np.random.Generator, length: int | None = None) -> byt
     meter = _random_address(rng, METER_KINDS[int(rng.integers(len(METER_KINDS)))][0])
     acc = int(rng.integers(256))
     command = encode_record(VOLUME_DIF, VOLUME_VIF, int(rng.integers(10**8)) / 1000)
-
-    def spec(c_field: int, ci: int, filler: int = 0) -> TelegramSpec:
-        tpl = TplSpec(ci=ci, acc=acc, address=meter if ci != 0x5A else None)
-        area = b"" if ci == 0x80 else command + bytes([FILLER]) * filler
-        return TelegramSpec(address=meter, c_field=c_field, tpl=tpl, payload=area)
-
     if length is None:
         kinds = GATEWAY_COMMANDS + GATEWAY_REQUESTS
-        return encode_telegram(spec(*kinds[int(rng.integers(len(kinds)))]))
-    sizes = {kind: len(encode_telegram(spec(*kind))) for kind in GATEWAY_COMMANDS}
+        return gateway_frame(meter, acc, kinds[int(rng.integers(len(kinds)))], command)
+    sizes = {kind: len(gateway_frame(meter, acc, kind, command)) for kind in GATEWAY_COMMANDS}
     fitting = [kind for kind, size in sizes.items() if size <= length]
     if not fitting:
         raise ValueError(f"a gateway command needs at least {min(sizes.values())} bytes")
     kind = fitting[int(rng.integers(len(fitting)))]
-    return encode_telegram(spec(*kind, filler=length - sizes[kind]))
+    return gateway_frame(meter, acc, kind, command, filler=length - sizes[kind])

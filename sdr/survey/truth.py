@@ -3,7 +3,8 @@
 Used by the accuracy tests, ``benchmarks/survey_accuracy.py`` and the survey notebook.
 
 - Reception ratio: the survey's ``received`` is exact (CRC-checked telegrams); what it estimates
-  is ``expected``. The true ratio is ``received / transmissions of the meter in the recording``.
+  is ``expected``. The true ratio is ``received / transmissions of the meter in the recording``
+  (its scheduled frames: replies to gateways and gateways' frames to it are not counted).
 - Collisions: a truth collision is two transmissions heard at the location that overlap on one
   channel. It is *detectable* when both are above the detection floor, the weaker is within
   ``DETECTABLE_POWER_DIFF_DB`` of the stronger (a much weaker interferer hardly changes the
@@ -118,7 +119,10 @@ def score_meters(location: Mapping[str, Any], truth: Mapping[str, Any]) -> list[
     """Per meter heard at the location: received, estimated expected, and truly transmitted."""
     sent: dict[str, int] = {}
     for t in truth["transmissions"]:
-        sent[t["meter_id"]] = sent.get(t["meter_id"], 0) + 1
+        # The meter's scheduled frames only, as the survey counts them: not its replies, nor
+        # gateways' frames to it (keys absent from truth files without exchanges).
+        if t.get("reply_to") is None and t.get("direction", "meter_to_other") == "meter_to_other":
+            sent[t["meter_id"]] = sent.get(t["meter_id"], 0) + 1
     return [
         MeterScore(location["label"], m["meter_id"], m["received"], m["expected"],
                    sent.get(m["meter_id"], 0))
