@@ -57,20 +57,19 @@ from typing import Any
 if __package__ in (None, ""):  # ``python3 benchmarks/hostile.py``
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from protocol.afl import AFL_CI, FCL_MAC, AflHeader, parse_afl
 from protocol.decoder import Decoder
 from protocol.encoder import TelegramSpec, TplSpec, encode_telegram
-from protocol.framing import add_crcs, strip_crcs
+from protocol.framing import add_crcs
 from protocol.manufacturers import manufacturer_code
 from protocol.modes import FrameFormat
 from protocol.records import encode_record, make_dif
-from protocol.security import DC_MAC_FROM_METER, aes_cmac, afl_mac_input, mode7_key
 from protocol.telegram import Address, Telegram
 from protocol.types import SecurityStatus
 from sdr.io.names import parse_quantity
 from sdr.io.rtltcp import COMMAND_BYTES, Command, DongleInfo, RtlTcpClient, pack_command
 from sdr.sinks.mqtt import ANSWER_TIMEOUT_S
 from tests.conftest import REPO
+from tests.protocol.r5_variants import r5_cmac, r5_with_afl
 from tests.protocol.spec_vectors import R3, R5, R5_KEY
 from tests.sdr.live_support import (
     ISSUE48,
@@ -555,27 +554,7 @@ def hostile_frames() -> list[str]:
 
 # ---- mode 7 without its full MAC -------------------------------------------------------------
 
-R5_DATA = strip_crcs(bytes.fromhex(R5), FrameFormat.B).data
-R5_AFL_AT = 13  # link header (10) and ELL I (3)
 R5_METER = "43054304"  # the meter id of R5 (docs/protocol.md §9)
-
-
-def r5_with_afl(mcl: int, mac: bytes | None) -> bytes:
-    """R5 (frame format B, CRCs added) with another MCL and MAC (None: FCL says none follows)."""
-    afl, tpl_at = parse_afl(R5_DATA, R5_AFL_AT)
-    assert isinstance(afl, AflHeader) and afl.mcr is not None
-    fcl = afl.fcl & ~FCL_MAC | (FCL_MAC if mac is not None else 0)
-    body = fcl.to_bytes(2, "little") + bytes([mcl]) + afl.mcr.to_bytes(4, "little") + (mac or b"")
-    frame = R5_DATA[1:R5_AFL_AT] + bytes([AFL_CI, len(body)]) + body + R5_DATA[tpl_at:]
-    return add_crcs(bytes([len(frame)]) + frame, FrameFormat.B)
-
-
-def r5_cmac(mcl: int) -> bytes:
-    """The full CMAC a meter holding R5's key sends with this MCL."""
-    afl, tpl_at = parse_afl(R5_DATA, R5_AFL_AT)
-    assert isinstance(afl, AflHeader) and afl.mcr is not None
-    kmac = mode7_key(R5_KEY, DC_MAC_FROM_METER, afl.mcr, R5_DATA[4:8])
-    return aes_cmac(kmac, afl_mac_input(replace(afl, mcl=mcl), R5_DATA[tpl_at:]))
 
 
 def mac_variants() -> list[tuple[str, bytes]]:

@@ -8,28 +8,21 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import replace
 
 import pytest
 
-from protocol.afl import AFL_CI, FCL_MAC, parse_afl
 from protocol.crc import crc16
 from protocol.decoder import Decoder
-from protocol.framing import add_crcs, strip_crcs
-from protocol.modes import FrameFormat
 from protocol.security import (
-    DC_MAC_FROM_METER,
     FILLER,
     KEY_CHECKED_BY_2F2F_ONLY,
     aes_cbc_decrypt,
-    aes_cmac,
-    afl_mac_input,
     mode5_iv,
-    mode7_key,
 )
-from protocol.telegram import AflHeader, Telegram
+from protocol.telegram import Telegram
 from protocol.types import FailureReason, SecurityStatus
 from tests.protocol.corpus import keys_of, wireless_rows
+from tests.protocol.r5_variants import r5_cmac, r5_with_afl
 from tests.protocol.spec_vectors import R1, R1_KEY, R3, R3_KEY, R4, R5, R5_KEY
 
 READABLE = (SecurityStatus.DECRYPTED, SecurityStatus.NONE)
@@ -155,27 +148,6 @@ def test_ell_crc_matching_by_chance_is_not_plaintext() -> None:
 
 
 # --- mode 7: the MAC decides, and it must be there --------------------------------------------
-
-R5_DATA = strip_crcs(bytes.fromhex(R5), FrameFormat.B).data
-R5_AFL_AT = 13  # link header (10) and ELL I (3)
-
-
-def r5_with_afl(mcl: int, mac: bytes | None) -> bytes:
-    """R5 (frame format B, CRCs added again) with another MCL and MAC, L fixed up."""
-    afl, tpl_at = parse_afl(R5_DATA, R5_AFL_AT)
-    assert isinstance(afl, AflHeader) and afl.mcr is not None
-    fcl = afl.fcl & ~FCL_MAC | (FCL_MAC if mac is not None else 0)
-    body = fcl.to_bytes(2, "little") + bytes([mcl]) + afl.mcr.to_bytes(4, "little") + (mac or b"")
-    frame = R5_DATA[1:R5_AFL_AT] + bytes([AFL_CI, len(body)]) + body + R5_DATA[tpl_at:]
-    return add_crcs(bytes([len(frame)]) + frame, FrameFormat.B)
-
-
-def r5_cmac(mcl: int) -> bytes:
-    """The full CMAC a meter holding R5's key would send with this MCL."""
-    afl, tpl_at = parse_afl(R5_DATA, R5_AFL_AT)
-    assert isinstance(afl, AflHeader) and afl.mcr is not None
-    kmac = mode7_key(R5_KEY, DC_MAC_FROM_METER, afl.mcr, R5_DATA[4:8])
-    return aes_cmac(kmac, afl_mac_input(replace(afl, mcl=mcl), R5_DATA[tpl_at:]))
 
 
 def test_r5_rebuilt_with_its_own_mac_decrypts() -> None:
