@@ -44,7 +44,9 @@ _MAX_CFO_HZ: dict[str, float] = {"C2": 60e3}
 _PREAMBLE_CHIPS = "01" * 8  # preamble chips in front of each mode's sync_chips in the template
 _MAX_ON_AIR_BYTES = 290
 _MARKER_CHIPS = 16
-_SLOWEST_RATE = 0.85
+# The slowest chip rate, as a share of nominal, whose bursts the buffers are sized for
+# (docs/protocol.md §1.1; sdr.pipeline bounds the receiver's delivery time with it).
+SLOWEST_CHIP_RATE = 0.85
 _THRESHOLD = 0.6
 # C2's search finds more weak bursts at a lower threshold (at 8 dB Ec/N0 a quarter more), for
 # about 4 noise candidates a second when every sample is searched (benchmarks/false_frames.py;
@@ -298,7 +300,7 @@ class Receiver:
             residual_hz=plan.actual_offset_hz - plan.offset_hz,
             cutoff_hz=plan.cutoff_hz,
         )
-        slow_chip = rate / lead.chip_rate_hz / _SLOWEST_RATE
+        slow_chip = rate / lead.chip_rate_hz / SLOWEST_CHIP_RATE
         longest = max(CHIPS_PER_BYTE[m.line_code] for m in modes) * _MAX_ON_AIR_BYTES
         block_len = max(1, round(_GATE_BLOCK_CHIPS * rate / lead.chip_rate_hz))
         gate = (

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from dsp.bandplan import (
     ALL_MODES,
@@ -15,6 +15,7 @@ from dsp.bandplan import (
     covered_modes,
     sync_word_chip,
 )
+from dsp.receiver import SLOWEST_CHIP_RATE, CandidateCounts
 from dsp.types import IQChunk
 from protocol.conversation import ConversationTracker
 from protocol.framing import on_air_length
@@ -23,20 +24,16 @@ from protocol.telegram import Telegram
 from protocol.types import DecodeFailure, FailureReason, Frame
 from sdr.errors import UserError
 
-if TYPE_CHECKING:
-    from dsp.receiver import CandidateCounts
-
 Result = Telegram | DecodeFailure
 
 # How long after a frame's start_sample the receiver has delivered it, at most: it decodes a
 # candidate once its buffer holds the longest burst that could follow (L = 255) at the slowest
-# chip rate it searches (-15 %, docs/protocol.md §1.1), plus its filters and sync search
+# chip rate it searches (``SLOWEST_CHIP_RATE``), plus its filters and sync search
 # (``LATENCY_MARGIN_S``). Bounded over every mode, whichever a stream covers: S1's 0.19 s.
-SLOWEST_CHIP_RATE_ERROR = -0.15
 LATENCY_MARGIN_S = 0.02
 RECEIVER_LATENCY_S = LATENCY_MARGIN_S + max(
     airtime_s(m, m.frame_formats[0], on_air_length(255, m.frame_formats[0]),
-              chip_rate_error=SLOWEST_CHIP_RATE_ERROR)
+              chip_rate_error=SLOWEST_CHIP_RATE - 1)
     for m in ALL_MODES
 )
 # The shortest preamble before an answer's sync word, per channel: the answers on the S channel
