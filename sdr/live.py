@@ -19,7 +19,8 @@ from protocol.modes import ModeSpec
 from protocol.report import telegram_to_dict
 from protocol.telegram import Telegram
 from sdr.errors import UserError
-from sdr.io.sources import SourceStats, TunerSettings, open_source, parse_host_port
+from sdr.io.addresses import parse_host_port
+from sdr.io.sources import SourceStats, TunerSettings, open_source
 from sdr.pipeline import DecodePipeline, modes_in_band
 from sdr.sinks.dedupe import Deduper
 from sdr.sinks.mqtt import DEFAULT_PORT, DEFAULT_TLS_PORT, MqttSink, MqttStats

@@ -9,9 +9,10 @@ from types import FrameType
 
 from sdr.cli.common import center_arg, ranged_arg, rate_arg, say
 from sdr.errors import UserError
+from sdr.io.addresses import format_host_port
 from sdr.io.codecs import SAMPLE_FORMATS
 from sdr.io.files import probe_iq_file
-from sdr.io.rtltcp import SEND_TIMEOUT_S, ReplayServer, format_host_port
+from sdr.io.rtltcp import SEND_TIMEOUT_S, ReplayServer
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -2,6 +2,7 @@
 rtl_tcp client and server, and the rtl_433 peer run on the same files.
 
 - ``codecs``: bytes <-> complex samples for cu8, cs8, cs16, cf32
+- ``addresses``: ``HOST[:PORT]`` of rtl_tcp servers and MQTT brokers, parsed and formatted
 - ``names``: quantities (``2.4M``) and rtl_433-style file-name tokens, parsed and formatted
 - ``files``: probing and streaming reads of recordings (raw or SigMF)
 - ``writers``: raw and SigMF writers, annotations

@@ -9,7 +9,6 @@ parameter, at any time, while the server streams unsigned 8-bit interleaved I/Q 
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import math
 import socket
 import struct
@@ -22,6 +21,7 @@ from enum import IntEnum
 import numpy as np
 
 from dsp.retune import Retuner, rate_ratio
+from sdr.io.addresses import format_host_port, is_loopback
 from sdr.io.codecs import encode_samples
 from sdr.io.files import IQFileInfo, read_iq_chunks
 
@@ -175,19 +175,6 @@ class RtlTcpClient:
 
     def close(self) -> None:
         self._sock.close()
-
-
-def format_host_port(host: str, port: int) -> str:
-    """``HOST:PORT`` with an IPv6 address in brackets, the way ``--rtl-tcp`` reads it."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def is_loopback(address: str) -> bool:
-    """True for an address only this machine reaches (127.0.0.0/8, ::1)."""
-    try:
-        return ipaddress.ip_address(address.partition("%")[0]).is_loopback
-    except ValueError:
-        return False
 
 
 class RateLimitedLog:

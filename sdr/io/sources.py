@@ -27,8 +27,9 @@ import numpy as np
 from dsp.bandplan import DEFAULT_CENTER_FREQ_HZ, DEFAULT_SAMPLE_RATE_HZ
 from dsp.types import IQChunk
 from sdr.errors import UserError
+from sdr.io.addresses import format_host_port, parse_host_port
 from sdr.io.codecs import decode_samples
-from sdr.io.rtltcp import RTL2832_RATES, RtlTcpClient, format_host_port, rtl2832_rate
+from sdr.io.rtltcp import RTL2832_RATES, RtlTcpClient, rtl2832_rate
 
 DEFAULT_CHUNK_SAMPLES = 131_072
 DEFAULT_BUFFER_S = 2.0
@@ -217,32 +218,6 @@ class LiveSource:
 
 
 # -- rtl_tcp ---------------------------------------------------------------------------------
-
-
-def parse_host_port(text: str, default_port: int) -> tuple[str, int]:
-    """``HOST[:PORT]`` (IPv6 as ``[::1]:PORT``) -> (host, port); UserError when malformed."""
-    host, port = text, default_port
-    if text.startswith("["):
-        end = text.find("]")
-        if end < 0:
-            raise UserError(f"{text!r}: missing ']' after an IPv6 address")
-        host, rest = text[1:end], text[end + 1 :]
-        if rest:
-            if not rest.startswith(":"):
-                raise UserError(f"{text!r}: expected HOST:PORT")
-            port = _port(rest[1:], text)
-    elif text.count(":") == 1:
-        host, port_text = text.split(":")
-        port = _port(port_text, text)
-    if not host:
-        raise UserError(f"{text!r}: host is missing")
-    return host, port
-
-
-def _port(text: str, whole: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise UserError(f"{whole!r}: port must be a number from 1 to 65535")
-    return int(text)
 
 
 class StreamWatch:

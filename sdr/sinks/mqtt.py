@@ -35,6 +35,7 @@ from typing import Any
 
 from protocol.vendors.spec import unit_of
 from sdr.errors import UserError
+from sdr.io.addresses import format_host_port
 from sdr.limited_file import read_limited
 
 DEFAULT_PORT = 1883
@@ -298,7 +299,7 @@ class MqttSink:
         import paho.mqtt.client as mqtt
 
         self.host, self.port = host, port
-        self.address = f"{host}:{port}"
+        self.address = format_host_port(host, port)
         self.queue_limit = queue_limit
         self.prefix = prefix.rstrip("/")
         self.receiver = receiver or socket.gethostname()

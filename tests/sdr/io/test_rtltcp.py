@@ -12,8 +12,6 @@ from sdr.io.rtltcp import (
     CommandParser,
     DongleInfo,
     RateLimitedLog,
-    format_host_port,
-    is_loopback,
     pack_command,
     rtl2832_rate,
     signed_param,
@@ -92,20 +90,6 @@ def test_chained_limiters_count_each_line_once() -> None:
     server.close()
     # a passes 3 and holds 2; b passes 1 before the server is full; the server holds the rest.
     assert lines == ["a: 0", "a: 1", "a: 2", "b: 0", "… 4 more line(s) suppressed"]
-
-
-@pytest.mark.parametrize(
-    ("address", "loopback"),
-    [("127.0.0.1", True), ("127.3.2.1", True), ("::1", True), ("0.0.0.0", False), ("::", False),
-     ("192.168.1.20", False), ("fe80::1%eth0", False), ("not an address", False)],
-)
-def test_loopback_addresses(address: str, loopback: bool) -> None:
-    assert is_loopback(address) is loopback
-
-
-def test_host_port_formatting_matches_what_rtl_tcp_options_read() -> None:
-    assert format_host_port("::1", 1234) == "[::1]:1234"
-    assert format_host_port("127.0.0.1", 1234) == "127.0.0.1:1234"
 
 
 def test_sample_rates_an_rtl2832_accepts() -> None:

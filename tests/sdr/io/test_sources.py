@@ -24,7 +24,6 @@ from sdr.io.sources import (
     StreamWatch,
     TunerSettings,
     open_source,
-    parse_host_port,
 )
 from tests.conftest import REPO
 from tests.sdr.live_support import (
@@ -256,21 +255,6 @@ def test_connection_refused_is_a_user_error() -> None:
     port = free_port()
     with pytest.raises(UserError, match=f"cannot connect to rtl_tcp server 127.0.0.1:{port}"):
         RtlTcpSource("127.0.0.1", port, SETTINGS).start()
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [("localhost", ("localhost", 1234)), ("10.0.0.2:7373", ("10.0.0.2", 7373)),
-     ("[::1]:99", ("::1", 99)), ("[fe80::1]", ("fe80::1", 1234))],
-)
-def test_host_port(text: str, expected: tuple[str, int]) -> None:
-    assert parse_host_port(text, 1234) == expected
-
-
-@pytest.mark.parametrize("text", ["host:0", "host:x", ":1234", "[::1", "[::1]x"])
-def test_bad_host_port(text: str) -> None:
-    with pytest.raises(UserError):
-        parse_host_port(text, 1234)
 
 
 def test_device_names() -> None:
