@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 
-from sdr.cli.common import (
+from sdr.cli.common import say
+from sdr.cli.live_options import (
     add_live_arguments,
     live_config,
     report_session,
-    say,
     stopped_by_signals,
 )
 from sdr.live import LiveSession

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sdr.cli.common import (
+from sdr.cli.common import say
+from sdr.cli.live_options import (
     add_live_arguments,
     live_config,
     report_session,
-    say,
     stopped_by_signals,
 )
 from sdr.io.recorder import RECORD_FORMATS, RecordConfig, Recorder

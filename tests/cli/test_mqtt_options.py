@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sdr.cli.common import MQTT_PASSWORD_ENV, add_live_arguments, mqtt_config
+from sdr.cli.live_options import MQTT_PASSWORD_ENV, add_live_arguments, mqtt_config
 from sdr.errors import UserError
 from sdr.live import MqttConfig, open_mqtt
 from sdr.sinks.mqtt import DEFAULT_PORT, DEFAULT_TLS_PORT

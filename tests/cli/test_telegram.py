@@ -142,3 +142,17 @@ def test_options_may_sit_between_telegrams(wmbus: Callable[..., Done]) -> None:
     r5, r6 = (json.loads(line) for line in done.stdout.splitlines())
     assert r5["tpl"]["security_mode"] == 7 and "error" not in r5
     assert r6["frame_format"] == "A"
+
+
+def test_the_telegram_command_loads_nothing_of_the_radio() -> None:
+    # `wmbus telegram` is the quick one: it must not pay for scipy, the receiver or live sessions.
+    probe = (
+        "import sys, sdr.cli, sdr.cli.telegram; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('scipy', 'dsp', 'paho') "
+        "or m in ('sdr.live', 'sdr.io.sources', 'sdr.sinks.mqtt')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
