@@ -8,7 +8,16 @@ from fractions import Fraction
 
 from protocol.types import RecordFunction
 from protocol.vendors import oms
-from protocol.vendors.spec import Decoded, Family, Readings, Rec, View, number, read_int
+from protocol.vendors.spec import (
+    Decoded,
+    Family,
+    Readings,
+    Rec,
+    View,
+    number,
+    read_int,
+    series,
+)
 
 MAX, MIN = RecordFunction.MAXIMUM, RecordFunction.MINIMUM
 
@@ -82,6 +91,10 @@ HYDROCALM4 = Family(
     fields=(
         Rec("total_heating_kwh", "energy"),
         Rec("total_heating_m3", "volume"),
+        # Tariff 1 holds the cooling registers; subunits 1 and 2 the pulse inputs C1 and C2.
+        Rec("total_cooling_kwh", "energy", tariff=1),
+        Rec("total_cooling_m3", "volume", tariff=1),
+        *series(Rec("c{}_volume_m3", "volume"), "subunit", (1, 2)),
         oms.POWER_KW, oms.VOLUME_FLOW_M3H,
         Rec("supply_temperature_c", "flow_temperature"),
         oms.RETURN_TEMPERATURE_C,

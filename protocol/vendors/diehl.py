@@ -67,6 +67,10 @@ def _izar(view: View) -> Decoded:
 IZARV2 = Family(
     name="izarv2",
     meters="Diehl IZAR water meters (PRIOS, CI A1-A3), also sold by Sappel and Hydrometer",
+    # wmbusmeters' older driver for the same detection list; its names (last_month_total_m3,
+    # remaining_battery_life_y) were replaced by izarv2's (target_m3, battery_y), which is what
+    # wmbusmeters now detects these meters as (docs/meters.md, "Names").
+    aliases=("izar",),
     detect=(("HYD", 0x85, 0x07), ("SAP", None, 0x15), ("SAP", None, 0x04), ("SAP", 0x00, 0x07),
             ("DME", 0x78, 0x07), ("DME", 0x78, 0x06), ("HYD", 0x86, 0x07)),
     decode=_izar,
@@ -97,11 +101,12 @@ HYDRUS = Family(
 SHARKY = Family(
     name="sharky",
     meters="Diehl Sharky 775 heat meters",
-    detect=(("DME", 0x40, 0x04),),
+    detect=(("DME", 0x40, 0x04), ("HYD", 0x20, 0x04)),
     fields=(
         oms.TOTAL_ENERGY_KWH,
         Rec("total_energy_consumption_tariff1_kwh", "energy", tariff=1),
         oms.TOTAL_VOLUME_M3,
+        Rec("total_volume_tariff2_m3", "volume", tariff=2),
         Rec("target_energy_consumption_kwh", "energy", storage=5),
         Rec("target_volume_m3", "volume", storage=5),
         oms.VOLUME_FLOW_M3H, oms.POWER_KW, oms.FLOW_TEMPERATURE_C, oms.RETURN_TEMPERATURE_C,
@@ -119,6 +124,7 @@ SHARKY774 = Family(
         oms.TOTAL_VOLUME_M3,
         Rec("total_cooling_volume_m3", "volume", tariff=2),
         oms.VOLUME_FLOW_M3H, oms.POWER_KW, oms.FLOW_TEMPERATURE_C, oms.RETURN_TEMPERATURE_C,
+        oms.OPERATING_TIME_H,
         Rec("operating_time_in_error_h", "operating_time", extensions=("error_data_error",)),
         Rec("energy_at_set_date_kwh", "energy", storage=1),
         Rec("cooling_at_set_date_kwh", "energy", storage=1, tariff=1),
@@ -160,8 +166,9 @@ AERIUS = Family(
 
 ELSTER = Family(
     name="elster",
-    meters="Elster gas meters behind a Diehl radio module",
-    detect=(("DME", 0x38, 0x37),),
+    meters="Elster gas meters (seen behind a Diehl radio module)",
+    # The meter itself (the TPL long header's address), whatever radio module sends it.
+    detect=(("ELS", 0x81, 0x03),),
     fields=(oms.TOTAL_M3, Rec("actuality_duration_s", "actuality_duration")),
 )
 

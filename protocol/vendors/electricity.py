@@ -18,7 +18,7 @@ PHASE_POWER = tuple(Rec(f"current_power_consumption_phase{n}_kw", difvif=f"04A9F
 
 ESYSWM = Family(
     name="esyswm", meters="EasyMeter ESY-WM radio modules for electricity meters",
-    detect=(("ESY", 0x30, 0x37),),
+    detect=(("ESY", 0x30, 0x37), ("ESY", 0x11, 0x02)),  # the radio module, and a meter
     fields=(oms.TOTAL_ENERGY_KWH,
             *series(Rec("total_energy_consumption_tariff{}_kwh", "energy"), "tariff", (1, 2)),
             Rec("total_energy_production_kwh", "energy", extensions=BACKWARD),
@@ -35,7 +35,8 @@ def _ebz_total_power(view: View) -> Decoded:
 
 EBZWMBE = Family(
     name="ebzwmbe", meters="eBZ wMB-E01 radio modules for electricity meters",
-    detect=(("EBZ", 0x02, 0x37),),
+    # The wMB-E01 radio module, and the eBZ meter behind it (its TPL long-header address).
+    detect=(("EBZ", 0x02, 0x37), ("EBZ", 0x01, 0x02)),
     fields=(oms.TOTAL_ENERGY_KWH, *PHASE_POWER), decode=_ebz_total_power)
 
 # EM24 sends reactive energy under VIF FB 82 with a correction VIFE (75: x 0.1) that its driver
@@ -97,12 +98,15 @@ GRANSYSTEMS = Family(
 
 AMIPLUS = Family(
     name="amiplus", meters="Apator Amiplus / Devolo electricity meters",
-    detect=(("APA", 0x02, 0x02), ("DEV", 0x00, 0x02)),
+    # Apator Amiplus and Otus, Devolo, NES and Gama 350 meters, and their radio modules.
+    detect=(("APA", 0x02, 0x02), ("DEV", 0x02, 0x37), ("DEV", 0x00, 0x02), ("DEV", 0x01, 0x02),
+            ("NES", 0x03, 0x02), ("APA", 0x01, 0x02), ("APT", 0x01, 0x02), ("EGM", 0x01, 0x02)),
     fields=(oms.TOTAL_ENERGY_KWH,
-            *series(Rec("total_energy_consumption_tariff_{}_kwh", "energy"), "tariff", (1, 2)),
+            *series(Rec("total_energy_consumption_tariff_{}_kwh", "energy"), "tariff",
+                    range(1, 5)),
             Rec("total_energy_production_kwh", "energy", extensions=BACKWARD),
             *series(Rec("total_energy_production_tariff_{}_kwh", "energy", extensions=BACKWARD),
-                    "tariff", (1, 2)),
+                    "tariff", range(1, 5)),
             Rec("current_power_consumption_kw", "power"),
             Rec("current_power_production_kw", "power", extensions=BACKWARD),
             Rec("max_power_consumption_kw", "power", function=RecordFunction.MAXIMUM),

@@ -14,9 +14,19 @@ SENSOSTAR = Family(
         Rec("total_kwh", "energy"),
         Rec("target_kwh", "energy", storage=1),
         *series(Rec("target_{}_kwh", "energy"), "storage", range(2, 33)),
+        # Tariffs 2 and 3 hold further energy registers, subunits 1-3 the pulse inputs.
+        *series(Rec("total_tariff{}_kwh", "energy"), "tariff", (2, 3)),
+        *series(Rec("target_tariff{}_kwh", "energy", storage=1), "tariff", (2, 3)),
+        *series(Rec("total_subunit{}_m3", "volume"), "subunit", (1, 2, 3)),
+        *series(Rec("target_subunit{}_m3", "volume", storage=1), "subunit", (1, 2, 3)),
         Rec("total_water_m3", "volume"),
+        Rec("total_water_tariff2_m3", "volume", tariff=2),
+        Rec("target_water_m3", "volume", storage=1),
         oms.POWER_KW,
+        Rec("power_max_kw", "power", function=oms.MAX),
         Rec("flow_water_m3h", "volume_flow"),
+        Rec("flow_water_max_m3h", "volume_flow", function=oms.MAX),
+        oms.ON_TIME_H,
         Rec("forward_c", "flow_temperature"),
         Rec("return_c", "return_temperature"),
         Rec("difference_c", "temperature_difference"),
@@ -32,9 +42,10 @@ HCAE2 = Family(
         oms.CURRENT_HCA,
         Rec("target_hca", "hca_units", storage=1),
         Rec("consumption_at_set_date_1_hca", "hca_units", storage=1),
-        # Half-monthly differences, the most recent in storage 2.
-        *series(Rec("delta_{}_half_months_ago_hca", "hca_units"), "storage", range(1, 31),
-                offset=1),
+        # Half-monthly differences in storages 2-31, the oldest first: k half months ago is
+        # storage 32 - k.
+        *(Rec(f"delta_{k}_half_months_ago_hca", "hca_units", storage=32 - k)
+          for k in range(1, 31)),
     ),
 )
 
@@ -42,7 +53,7 @@ WATERSTARM = Family(
     name="waterstarm",
     meters="Engelmann / DWZ WaterStar M water meters",
     detect=(("DWZ", 0x00, 0x06), ("DWZ", 0x00, 0x07), ("DWZ", 0x02, 0x06), ("DWZ", 0x02, 0x07),
-            ("EFE", 0x70, 0x07)),
+            ("EFE", 0x03, 0x07), ("EFE", 0x70, 0x07)),
     fields=(
         oms.TOTAL_M3,
         Rec("total_backwards_m3", "volume", extensions=oms.BACKWARD),

@@ -25,7 +25,8 @@ EURISII = Family(
 
 AVENTIESHCA = Family(
     name="aventieshca", meters="Aventies heat cost allocators", detect=(("AAA", 0x55, 0x08),),
-    fields=(*oms.HCA, *SET_DATES))
+    # Storage 1 is only consumption_at_set_date_hca here; the numbered names start at 2.
+    fields=(*oms.HCA, *SET_DATES[1:]))
 
 CALTOSE = Family(
     name="caltose", meters="Zenner Caltos E heat cost allocators", aliases=("zennerhca",),

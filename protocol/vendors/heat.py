@@ -18,7 +18,7 @@ SUPERCAL = Family(
 
 QUALCOSONIC = Family(
     name="qualcosonic", meters="Axioma Qalcosonic E3 heat/cooling meters",
-    detect=(("AXI", 0x0C, 0x0D),),
+    detect=(("AXI", 0x0B, 0x0D), ("AXI", 0x0C, 0x0D)),
     fields=(oms.TOTAL_M3, oms.OPERATING_TIME_H, oms.ON_TIME_H, oms.FLOW_TEMPERATURE_C,
             oms.RETURN_TEMPERATURE_C,
             Rec("flow_return_temperature_difference_c", "temperature_difference"),
@@ -33,7 +33,7 @@ MICROCLIMA = Family(
     name="microclima", meters="Maddalena Microclima heat meters", detect=(("MAD", 0x00, 0x04),),
     fields=(oms.TOTAL_ENERGY_KWH, oms.TOTAL_VOLUME_M3, oms.VOLUME_FLOW_M3H, oms.POWER_KW,
             oms.FLOW_TEMPERATURE_C, oms.RETURN_TEMPERATURE_C, oms.TEMPERATURE_DIFFERENCE_C,
-            *series(Rec("consumption_at_set_date_{}_kwh", "energy"), "storage", range(1, 33))))
+            *series(Rec("consumption_at_set_date_{}_kwh", "energy"), "storage", range(1, 32))))
 
 QHEAT_55_US = Family(
     name="qheat_55_us", meters="Landis+Gyr / Qundis Q heat 5.5 US heat meters (LUG)",
@@ -48,7 +48,8 @@ ULTRAHEAT = Family(
     name="ultraheat", meters="Landis+Gyr Ultraheat heat meters", detect=(("LUG", 0x04, 0x04),),
     fields=(Rec("heat_kwh", "energy"), Rec("volume_m3", "volume"), oms.POWER_KW,
             Rec("flow_m3h", "volume_flow"), Rec("flow_c", "flow_temperature"),
-            Rec("return_c", "return_temperature")))
+            Rec("return_c", "return_temperature"), Rec("target_kwh", "energy", storage=1),
+            Rec("actuality_duration_s", "actuality_duration")))
 
 ITRONHEAT = Family(
     name="itronheat", meters="Itron heat meters", detect=(("ITW", 0x00, 0x04),),
@@ -56,13 +57,23 @@ ITRONHEAT = Family(
             oms.TOTAL_M3))
 
 ISTAHEAT = Family(
-    name="istaheat", meters="ista heat meters", detect=(("IST", 0xA9, 0x04),),
-    fields=(Rec("total_kwh", "energy"), Rec("target_kwh", "energy", storage=1),
-            Rec("last_year_kwh", "energy", storage=2), Rec("target_m3", "volume", storage=2)))
+    name="istaheat", meters="ista sensonic 3 heat meters",
+    detect=(("IST", 0xA9, 0x04), ("IST", 0xA9, 0x0C)),
+    # Storage 1 is the end of the billing year, storage 2 the end of the last month.
+    fields=(Rec("total_kwh", "energy"), Rec("target_kwh", "energy", storage=2),
+            Rec("last_year_kwh", "energy", storage=1), Rec("target_m3", "volume", storage=2)))
 
 C5ISF = Family(
-    name="c5isf", meters="Zenner C5-ISF heat meters", detect=(("ZRI", 0x88, 0x0D),),
+    name="c5isf", meters="Zenner C5-ISF heat (and cooling) meters",
+    detect=(("ZRI", 0x88, 0x0D), ("ZRI", 0x88, 0x07), ("ZRI", 0x88, 0x04)),
+    # Tariff 1 holds the cooling register, storage 8 the due date's value, storage 32 on the
+    # month ends.
     fields=(oms.TOTAL_ENERGY_KWH, oms.TOTAL_VOLUME_M3,
+            Rec("total_cooling_consumption_kwh", "energy", tariff=1),
+            Rec("due_energy_consumption_kwh", "energy", storage=8), oms.VOLUME_FLOW_M3H,
+            oms.POWER_KW, oms.FLOW_TEMPERATURE_C, oms.RETURN_TEMPERATURE_C,
+            Rec("max_power_last_month_kw", "power", storage=32, function=RecordFunction.MAXIMUM,
+                extensions=("per_month",)),
             Rec("total_energy_consumption_last_month_kwh", "energy", storage=32),
             # Monthly values from storage 32 on, the most recent first.
             *series(Rec("prev_{}_month_kwh", "energy"), "storage", range(1, 15), offset=31)))
@@ -76,7 +87,8 @@ ELF = Family(
             oms.OPERATING_TIME_H, Rec("battery_v", "voltage")))
 
 ELF2 = Family(
-    name="elf2", meters="Apator ELF 2 heat/cooling meters", detect=(("APA", 0x42, 0x0D),),
+    name="elf2", meters="Apator ELF 2 heat/cooling meters",
+    detect=(("APA", 0x42, 0x04), ("APA", 0x42, 0x0D)),
     # Subunit 1 holds the cooling registers, tariffs 1 and 2 the pulse inputs.
     fields=(Rec("total_energy_kwh", "energy"),
             Rec("total_energy_cooling_kwh", "energy", subunit=1),
@@ -87,7 +99,9 @@ ELF2 = Family(
             Rec("t1_temperature_c", "flow_temperature"),
             Rec("t2_temperature_c", "return_temperature"),
             Rec("input1_volume_m3", "volume", tariff=1),
-            Rec("input2_volume_m3", "volume", tariff=2)))
+            Rec("input2_volume_m3", "volume", tariff=2),
+            # The driver's library fields: hours on, and hours on in an error state.
+            oms.ON_TIME_H, Rec("on_time_at_error_h", "on_time", function=RecordFunction.ERROR)))
 
 FAMILIES = (SUPERCAL, QUALCOSONIC, MICROCLIMA, QHEAT_55_US, ULTRAHEAT, ITRONHEAT, ISTAHEAT, C5ISF,
             ELF, ELF2)

@@ -43,6 +43,10 @@ KAMHEAT = Family(
         *series(Rec("target_volume_subunit{}_m3", "volume", storage=1), "subunit", range(1, 5)),
         Rec("operating_time_h", "operating_time", extensions=("manufacturer_specific",)),
         oms.ON_TIME_H,
+        # The driver's library fields: hours on while in an error state (function "error"),
+        # and the flow-return temperature difference.
+        Rec("on_time_at_error_h", "on_time", function=RecordFunction.ERROR),
+        Rec("flow_return_temperature_difference_c", "temperature_difference"),
         Rec("va_counter", difvif="04EEFF07"),  # pulse inputs A and B
         Rec("vb_counter", difvif="04EEFF08"),
     ),
@@ -66,7 +70,9 @@ KAMWATER = Family(
     meters="Kamstrup Multical 21, flowIQ 2200/3100 and KWM water meters",
     aliases=("multical21", "flowiq2200"),
     detect=(("KAM", 0x1B, 0x06), ("KAM", 0x1B, 0x16), ("KAW", 0x3A, 0x16), ("KAW", 0x3C, 0x16),
-            ("KAM", 0x1D, 0x16), ("KAW", 0x42, 0x06), ("KAW", 0x42, 0x16)),
+            ("KAM", 0x1D, 0x16), ("KAW", 0x42, 0x06), ("KAW", 0x42, 0x16),
+            # flowIQ 2200 for warm water (device type 06), named by a later driver revision.
+            ("KAW", 0x3C, 0x06)),
     fields=(
         *oms.WATER,
         Rec("flow_m3h", "volume_flow"),

@@ -4,9 +4,19 @@ Weptech Munia, Lansen door/window, pulse and repeater devices."""
 from __future__ import annotations
 
 from protocol.vendors import oms
-from protocol.vendors.spec import Family, Rec
+from protocol.vendors.spec import Decoded, Family, Rec, View
 
 _COUNT = "dimensionless"
+# The detector head's status word (manufacturer VIF FF 2C in subunit 1): bits 0-4 are the dust
+# level, 0 (clean) upwards.
+_HEAD_STATUS = Rec("head_status", difvif="8440FF2C")
+_DUST_BITS = 0x1F
+
+
+def _ei6500(view: View) -> Decoded:
+    status = _HEAD_STATUS.read(view)
+    return {} if not isinstance(status, int) else {"dust_level_counter": status & _DUST_BITS}
+
 
 EI6500 = Family(
     name="ei6500", meters="EI Electronics EI6500 smoke alarms", detect=(("EIE", 0x0C, 0x1A),),
@@ -14,11 +24,13 @@ EI6500 = Family(
     fields=(Rec("alarm_counter", "cumulation_counter", tariff=1, subunit=1),
             Rec("removed_counter", "cumulation_counter", tariff=2, subunit=1),
             Rec("test_button_counter", "cumulation_counter", tariff=3, subunit=1),
-            Rec("duration_removed_h", "tariff_duration", tariff=2, subunit=1)))
+            Rec("duration_removed_h", "tariff_duration", tariff=2, subunit=1)),
+    decode=_ei6500)
 
 ELVSENSE = Family(
     name="elvsense", meters="Elvaco ELV room sensors (temperature, humidity, CO2)",
-    detect=(("ELV", 0x50, 0x1B),),
+    # Sense 100W/200W/300W: versions 50-54.
+    detect=tuple(("ELV", version, 0x1B) for version in range(0x50, 0x55)),
     fields=(Rec("temperature_c", "external_temperature"), Rec("humidity_rh", "relative_humidity"),
             Rec("battery_v", "voltage"),
             # CO2 comes with the plain-text unit "CO2" (VIF 7C).
@@ -36,7 +48,8 @@ MUNIA = Family(
 
 _AB = (Rec("a_counter", _COUNT), Rec("b_counter", _COUNT, subunit=1))
 LANSENPU = Family(name="lansenpu", meters="Lansen pulse counters",
-                  detect=(("LAS", 0x0B, 0x02), ("LAS", 0x14, 0x00)), fields=_AB)
+                  detect=(("LAS", 0x0B, 0x02), ("LAS", 0x14, 0x00), ("LAS", 0x1B, 0x00)),
+                  fields=_AB)
 LANSENDW = Family(name="lansendw", meters="Lansen door/window sensors",
                   detect=(("LAS", 0x07, 0x1D), ("LAS", 0x07, 0xFF)), fields=_AB)
 LANSENSM = Family(

@@ -9,7 +9,7 @@ from fractions import Fraction
 
 from protocol.types import RecordFunction
 from protocol.vendors import oms
-from protocol.vendors.spec import Family, Raw, Rec, series
+from protocol.vendors.spec import Decoded, Family, Raw, Rec, View, number, series
 
 MAX = RecordFunction.MAXIMUM
 FORWARD = ("forward_flow",)
@@ -26,18 +26,22 @@ def _water(name: str, meters: str, detect: tuple[tuple[str, int, int], ...], *ex
 SUPERCOM587 = _water("supercom587", "Sontex Supercom 587 water meters",
                      (("SON", 0x3C, 0x06), ("SON", 0x3C, 0x07)))
 ITRON = _water("itron", "Itron water meters",
-               (("ITW", 0x00, 0x16), ("ITW", 0x03, 0x07), ("ITW", 0x33, 0x07)),
+               (("ITW", 0x00, 0x07), ("ITW", 0x00, 0x16), ("ITW", 0x03, 0x07),
+                ("ITW", 0x33, 0x07)),
                oms.TOTAL_BACKWARD_M3, oms.VOLUME_FLOW_M3H)
-IPERL = _water("iperl", "Sensus iPERL water meters", (("SEN", 0x68, 0x07), ("SEN", 0x68, 0x06)),
+IPERL = _water("iperl", "Sensus iPERL water meters",
+               (("SEN", 0x68, 0x07), ("SEN", 0x68, 0x06), ("SEN", 0x7C, 0x07)),
                # iPERL's only flow record is what its driver calls the maximum flow.
                Rec("max_flow_m3h", "volume_flow"))
 KADENWATER = _water(
-    "kadenwater", "Kaden / VIP water meters", (("KDN", 0x01, 0x07), ("VIP", 0x01, 0x07)),
+    "kadenwater", "Kaden / VIP / Ecomess water meters",
+    (("KDN", 0x01, 0x07), ("VIP", 0x01, 0x07), ("ECM", 0x01, 0x07)),
     # A second volume and duration record (same DIF/VIF) belong to the second counter.
     Rec("volume_b_m3", "volume", index=1), oms.VOLUME_FLOW_M3H, oms.MAX_FLOW_M3H, DURATION,
     Rec("duration_b_s", "actuality_duration", index=1))
 Q400 = _water(
-    "q400", "Axioma Qalcosonic W1 / Q400 water meters", (("AXI", 0x01, 0x07), ("AXI", 0x10, 0x07)),
+    "q400", "Axioma Qalcosonic W1 / Q400 water meters",
+    (("AXI", 0x01, 0x07), ("AXI", 0x10, 0x07), ("AXI", 0x20, 0x07)),
     Rec("total_forward_m3", "volume", extensions=FORWARD), oms.TOTAL_BACKWARD_M3,
     Rec("consumption_at_set_date_m3", "volume", storage=1),
     Rec("forward_at_set_date_m3", "volume", storage=1, extensions=FORWARD),
@@ -52,9 +56,11 @@ ULTRIMIS = _water("ultrimisv2", "Apator Ultrimis water meters",
                   oms.TOTAL_BACKWARD_M3, Rec("total_backward_flow_m3", "volume",
                                              extensions=oms.BACKWARD),
                   aliases=("ultrimis",))
-MADDALENA = _water("maddalena", "Maddalena water meters", (("MAD", 0x01, 0x07),))
+MADDALENA = _water("maddalena", "Maddalena water meters",
+                   (("MAD", 0x01, 0x07), ("MAD", 0x01, 0x06)))
 EVO868 = _water(
-    "evo868", "Maddalena EVO 868 water meters", (("MAD", 0x50, 0x07),),
+    "evo868", "Maddalena EVO 868 water meters",
+    (("MAD", 0x50, 0x06), ("MAD", 0x50, 0x07), ("MAD", 0x50, 0x16)),
     Rec("consumption_at_set_date_m3", "volume", storage=1),
     Rec("consumption_at_set_date_2_m3", "volume", storage=2),
     Rec("max_flow_since_datetime_m3h", "volume_flow", storage=3, function=MAX),
@@ -68,13 +74,34 @@ AVENTIESWM = _water(
     *series(Rec("consumption_at_set_date_{}_m3", "volume"), "storage", range(1, 15)))
 MINOMESS = Family(
     name="minomess", meters="Zenner Minomess water meters",
-    detect=(("ZRI", 0x00, 0x07), ("ZRI", 0x01, 0x06)),  # behind a ZRI radio module (CI 72)
-    fields=(oms.TOTAL_M3, Rec("target_m3", "volume", storage=8)))
-GWFWATER = _water("gwfwater", "GWF water meters", (("GWF", 0x3C, 0x07),), DURATION)
+    # Usually behind a ZRI radio module (CI 72 long header); wired M-Bus versions send the
+    # billing value in storage 1 instead of 8.
+    detect=(("ZRI", 0x00, 0x07), ("ZRI", 0x01, 0x16), ("ZRI", 0x01, 0x06)),
+    fields=(oms.TOTAL_M3, Rec("target_m3", "volume", storage=8),
+            Rec("target_m3", "volume", storage=1), oms.TOTAL_BACKWARD_M3, oms.VOLUME_FLOW_M3H,
+            oms.OPERATING_TIME_H, oms.ON_TIME_H))
+_GWF_BLOCK_TYPE = 0x01  # the only layout of GWF's manufacturer data that is known
+
+
+def _gwf_battery(view: View) -> Decoded:
+    """GWF's manufacturer data of type 01 is: type, status flags, then a byte whose bits 3-7
+    count the remaining battery life in half years."""
+    data = view.telegram.manufacturer_data
+    if len(data) < 3 or data[0] != _GWF_BLOCK_TYPE:
+        return {}
+    return {"battery_y": number(Fraction(data[2] >> 3, 2))}
+
+
+GWFWATER = Family(name="gwfwater", meters="GWF water meters",
+                  detect=(("GWF", 0x01, 0x0E), ("GWF", 0x3C, 0x07)),
+                  fields=(*oms.WATER, DURATION), decode=_gwf_battery)
 AQUASTREAM = Family(
     name="aquastream", meters="Integral-V Aquastream water meters",
     detect=(("IMT", 0x01, 0x07),),
+    # Tariff 1's volume: "total_backwards_m3" in one driver revision, "total_tariff1_m3" in
+    # another; both names are given.
     fields=(*oms.WATER, Rec("total_backwards_m3", "volume", tariff=1),
+            Rec("total_tariff1_m3", "volume", tariff=1),
             # Remaining battery days in years of 365 days, as its driver counts them.
             Rec("battery_y", difvif="02FD74", scale=Fraction(1, 365))))
 ACTISLINK = _water("actislink", "ALK (Actis link) water meter modules",
@@ -82,7 +109,8 @@ ACTISLINK = _water("actislink", "ALK (Actis link) water meter modules",
 PICOFLUX = _water("picoflux", "Ecometering Picoflux water meters", (("ECM", 0x05, 0x07),),
                   oms.TOTAL_BACKWARD_M3, DURATION)
 TOPASESKR = Family(
-    name="topaseskr", meters="Topas ESKR water meters", detect=(("AMT", 0xF1, 0x07),),
+    name="topaseskr", meters="Topas ESKR water meters",
+    detect=(("AMT", 0xF1, 0x06), ("AMT", 0xF1, 0x07)),
     fields=(oms.TOTAL_M3, Rec("access_counter", "access_number"),
             Rec("temperature_c", "flow_temperature"), Rec("current_flow_m3h", "volume_flow"),
             Rec("volume_year_period_m3", "volume", storage=1),
@@ -90,7 +118,7 @@ TOPASESKR = Family(
             Rec("volume_month_period_m3", "volume", storage=3),
             Rec("battery_y", "remaining_battery_days")))
 WATERTECH = _water("watertech", "Watertech water meters", (("WTT", 0x59, 0x07),))
-WEH_07 = _water("weh_07", "WEH water meters", (("WEH", 0x03, 0x07),))
+WEH_07 = _water("weh_07", "WEH water meters", (("WEH", 0x03, 0x07), ("WEH", 0xFE, 0x07)))
 UNCORRECTED = ("uncorrected",)
 UNISMART = Family(
     name="unismart", meters="Apator Unismart gas meters", detect=(("AMX", 0x01, 0x03),),
@@ -101,7 +129,8 @@ UIWS = Family(
     expand=oms.profile_records,
     # Billing values come as a compact profile based at storage 30, the most recent first.
     fields=(oms.TOTAL_M3, Rec("target_m3", "volume", storage=30),
-            Rec("target_1_m3", "volume", storage=31),
+            *series(Rec("target_{}_m3", "volume"), "storage", range(1, 11), offset=30),
+            Rec("unknown_m3", "volume", storage=1),
             oms.FLOW_TEMPERATURE_C, oms.EXTERNAL_TEMPERATURE_C))
 
 # Zenner 0B: manufacturer data after DIF 0F with the billing and current volumes as 32-bit LE

@@ -9,6 +9,7 @@ our readings: same name, same value as wmbusmeters prints it (6 decimals), a uni
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from protocol.telegram import Telegram
@@ -20,12 +21,14 @@ TARGET_SHARE = 0.95
 PREFIXED = {"kwh": ("wh", 1e3), "mwh": ("wh", 1e6), "gj": ("j", 1e9), "mj": ("j", 1e6),
             "kw": ("w", 1e3), "mw": ("w", 1e6), "l": ("m3", 1e-3)}
 SUPPORTED = {name for f in FAMILIES for name in (f.name, *f.aliases)}
+# Fields of the receiver, not of the meter (the level a stick measured the telegram at).
+RECEIVER_FIELDS = {"rssi_dbm"}
 
 
 def driver_fields(row: dict[str, Any]) -> dict[str, float]:
     output = row["expected"] if row["expected"] is not None else row["oracle"]
     return {k: v for k, v in (output or {}).items()
-            if isinstance(v, int | float) and not isinstance(v, bool)}
+            if isinstance(v, int | float) and not isinstance(v, bool) and k not in RECEIVER_FIELDS}
 
 
 def _base(name: str) -> tuple[str, float]:
@@ -54,12 +57,14 @@ def misses_of(row: dict[str, Any]) -> tuple[int, list[str]]:
     return len(wanted), misses
 
 
-def coverage() -> tuple[Counter[str], Counter[str], list[str]]:
-    """Fields and matched fields per family (wmbusmeters' driver name), and every miss."""
+def coverage(rows: Iterable[dict[str, Any]] | None = None,
+             ) -> tuple[Counter[str], Counter[str], list[str]]:
+    """Fields and matched fields per family (wmbusmeters' driver name), and every miss, over
+    ``rows`` (the corpus' wireless telegrams by default)."""
     total: Counter[str] = Counter()
     matched: Counter[str] = Counter()
     misses: list[str] = []
-    for row in wireless_rows():
+    for row in wireless_rows() if rows is None else rows:
         family = row["driver_resolved"]
         if family not in SUPPORTED:
             continue
