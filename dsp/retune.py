@@ -18,7 +18,6 @@ import math
 from fractions import Fraction
 
 import numpy as np
-from scipy.signal import firwin, resample_poly
 
 # The filter has 20·max(up, down) taps; bounding the denominator bounds its length and cost. An
 # exact ratio is found for the rates dongles are used at (2.4 -> 1.2, 1.6, 2.048, 0.25 Msps, ...),
@@ -78,6 +77,10 @@ class Retuner:
         # The filter runs at the upsampled rate; its response is the passband's low-pass
         # prototype moved to the passband's centre.
         rate = self.up * self.in_rate_hz
+        # scipy.signal costs about 0.5 s to import: only a client that asks for another tuning
+        # pays it, not every listen that imports the rtl_tcp module.
+        from scipy.signal import firwin
+
         prototype = firwin(taps, (hi - lo) / rate, window=("kaiser", _KAISER_BETA))
         centre = (lo + hi) / 2
         if centre == 0:
@@ -127,6 +130,8 @@ class Retuner:
             # resample_poly returns such input unfiltered; the band still has to be cut.
             out = np.convolve(segment, self.filter, mode="same")
         else:
+            from scipy.signal import resample_poly
+
             out = resample_poly(segment, self.up, self.down, window=self.filter)
         self._pending = self._pending[consumed:]
         return out[first : first + count].astype(np.complex64)

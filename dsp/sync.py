@@ -14,7 +14,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +60,19 @@ def _merge_plan(
             level = merged
         tops.append(level)
     return list(merges.items()), tops
+
+
+def _moving_mean(x: np.ndarray, length: int) -> np.ndarray:
+    """``scipy.ndimage.uniform_filter1d(x, length, mode="nearest")``, bit for bit: a running sum
+    in double precision, edges extended with the end values, divided at the output."""
+    before = length // 2
+    ext = np.concatenate(
+        [np.full(before, x[0], np.float64), x, np.full(length - before - 1, x[-1], np.float64)]
+    )
+    steps = np.empty(len(x), np.float64)
+    steps[0] = np.cumsum(ext[:length])[-1]  # cumsum adds in order, as a running sum does
+    np.subtract(ext[length:], ext[: len(x) - 1], out=steps[1:])
+    return (np.cumsum(steps) / length).astype(x.dtype)
 
 
 class _TapBank:
@@ -198,7 +210,7 @@ class SyncDetector:
         # on one of the span's grid points.
         span_lo, span_hi = self._span
         length = span_hi - span_lo + 1
-        mean = uniform_filter1d((z * np.conjugate(z)).real, length, mode="nearest")
+        mean = _moving_mean((z * np.conjugate(z)).real, length)
         first_mean = span_lo - lowest + length // 2
         norm = mean[first_mean : first_mean + width] * np.float32(len(self._signs))
         energy = np.empty((len(self._bank), width), dtype=np.float32)
@@ -220,10 +232,16 @@ class SyncDetector:
 
     def peaks(self, score: np.ndarray) -> np.ndarray:
         """Indices of local maxima above threshold, at most one per ``peak_distance``."""
-        if not np.any(score >= self.threshold):
+        above = np.flatnonzero(score >= self.threshold)
+        if not len(above):
             return np.zeros(0, dtype=np.int64)
-        local = maximum_filter1d(score, 2 * self.peak_distance + 1, mode="constant", cval=0.0)
-        idx = np.flatnonzero((score >= self.threshold) & (score == local))
+        # The maximum over the window around each point above threshold only (there are few),
+        # points beyond the scores counting as 0, as with scipy.ndimage.maximum_filter1d.
+        d = self.peak_distance
+        edge = np.zeros(d, dtype=score.dtype)
+        padded = np.concatenate([edge, score, edge])
+        windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * d + 1)
+        idx = above[score[above] == windows[above].max(axis=1)]
         keep: list[int] = []
         for i in idx:
             if not keep or i - keep[-1] > self.peak_distance:

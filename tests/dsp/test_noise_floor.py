@@ -15,7 +15,12 @@ import numpy as np
 import pytest
 from scipy.stats import gamma, norm
 
-from dsp.noise_floor import NOISE_HISTORY_SEGMENTS, NoiseFloor, exceedance_threshold
+from dsp.noise_floor import (
+    NOISE_HISTORY_SEGMENTS,
+    NoiseFloor,
+    exceedance_threshold,
+    gamma_quantile,
+)
 
 K = 240  # samples per block: the receiver's 40 chips of T1 at 600 kHz
 M = 1250  # blocks per segment: its 0.5 s segments
@@ -138,3 +143,20 @@ def test_noise_blocks_exceed_the_threshold_with_the_stated_probability(block_len
     count = np.count_nonzero(power > exceedance_threshold(block_len, probability) * SIGMA2)
     mean = n_blocks * probability  # binomial: 400 ± 20 and 8 ± 2.8
     assert abs(count - mean) <= 4 * np.sqrt(mean * (1 - probability)) + 1
+
+
+@pytest.mark.parametrize("count", [1, 2, 7, 101, 1250])
+@pytest.mark.parametrize("quantile", [0.01, 0.5, 0.73, 0.999])
+def test_the_segment_quantile_is_numpys_bit_for_bit(count, quantile) -> None:
+    powers = np.random.default_rng(count).gamma(K, SIGMA2 / K, count)
+    floor = NoiseFloor(K, quantile)
+    floor.update(powers.copy())
+    assert floor.power == np.quantile(powers, quantile) / (gamma_quantile(K, quantile) / K)
+
+
+def test_a_nan_block_power_gives_a_nan_floor_as_numpy_would() -> None:
+    powers = np.random.default_rng(3).gamma(K, SIGMA2 / K, M)
+    powers[17] = np.nan
+    floor = NoiseFloor(K, Q)
+    floor.update(powers)
+    assert np.isnan(floor.power) and np.isnan(np.quantile(powers, Q))
