@@ -5,16 +5,19 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from dsp.receiver import Receiver
 from protocol.decoder import Decoder
 from protocol.modes import ModeSpec, parse_modes
 from protocol.telegram import Telegram
-from sdr.cli.common import add_recording_arguments, keys_from_args
+from sdr.cli.common import add_recording_arguments, keys_from_args, ranged_arg
 from sdr.errors import UserError
 from sdr.io.files import IQFileInfo, NotARecording, probe_iq_file, read_iq_chunks
+from sdr.parallel import ordered_map, usable_cpus
 from sdr.pipeline import DecodePipeline, DecodeStats, modes_in_band
 from sdr.progress import Progress
 from sdr.sinks.output import TelegramOutput, json_line
@@ -43,15 +46,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "with the meter frame it answers and the meter's reply), each as one group; replies "
         "outside their response window are flagged",
     )
+    add_jobs_argument(parser)
     parser.set_defaults(func=run)
 
 
-def _error(message: str) -> None:
-    print(f"wmbus decode: error: {message}", file=sys.stderr)
+def add_jobs_argument(parser: argparse.ArgumentParser) -> None:
+    """``--jobs N`` of the commands that take many recordings (decode, survey)."""
+    cpus = usable_cpus()
+    parser.add_argument(
+        "--jobs",
+        type=ranged_arg(int, 1, 256, "a whole number of processes from 1 to 256"),
+        default=cpus,
+        metavar="N",
+        help=f"files processed at once, each in a process of its own (default: the {cpus} "
+        "usable core(s)); the output is the same, in the order of the files",
+    )
 
 
-def _warn(message: str) -> None:
-    print(f"wmbus decode: warning: {message}", file=sys.stderr)
+def _error(message: str) -> str:
+    return f"wmbus decode: error: {message}"
+
+
+def _warning(message: str) -> str:
+    return f"wmbus decode: warning: {message}"
 
 
 def _nested(counts: Counter[tuple[str, str]]) -> dict[str, dict[str, int]]:
@@ -88,8 +105,8 @@ class DecodeSummary:
         self.stats = DecodeStats()
         self.signal_s = 0.0
 
-    def add(self, pipeline: DecodePipeline, signal_s: float) -> None:
-        self.stats = self.stats + pipeline.stats()
+    def add(self, stats: DecodeStats, signal_s: float) -> None:
+        self.stats = self.stats + stats
         self.signal_s += signal_s
 
     def to_dict(self) -> dict:
@@ -147,59 +164,115 @@ def decode_file(
     return pipeline
 
 
+@dataclass(frozen=True, slots=True)
+class FileJob:
+    """One path of the command line, probed (in order, in this process): the recording to decode
+    and the warnings and errors about it, printed before its telegrams."""
+
+    path: str
+    info: IQFileInfo | None  # None: nothing to decode (skipped, or an error among the notes)
+    modes: tuple[ModeSpec, ...]
+    notes: tuple[str, ...]
+    status: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeOptions:
+    """What every file is decoded with (sent to each worker process; keys never in a repr)."""
+
+    keys: dict[str, bytes] = field(repr=False)
+    as_json: bool
+    chunk_samples: int
+    conversations_only: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FileResult:
+    stats: DecodeStats | None  # None: the file was not decoded
+    signal_s: float
+    status: int
+
+
+def file_jobs(args: argparse.Namespace, modes: Sequence[ModeSpec]) -> Iterator[FileJob]:
+    """A job per path, each recording once (by metadata file: a shell glob names a SigMF pair
+    twice). Lazy, so a look-ahead of a few files is all that is probed before decoding."""
+    decoded: set[Path] = set()
+    for path in args.paths:
+        try:
+            info = probe_iq_file(path, args.format, args.rate, args.center)
+        except NotARecording as exc:  # a glob's truth files, READMEs, directories
+            yield FileJob(path, None, (), (_warning(f"{exc} (skipped)"),))
+            continue
+        except UserError as exc:
+            yield FileJob(path, None, (), (_error(str(exc)),), 2)
+            continue
+        if info.path.resolve() in decoded:
+            continue
+        decoded.add(info.path.resolve())
+        notes: list[str] = []
+        if info.truncated:
+            notes.append(
+                _warning(f"{path}: ignoring a partial last sample ({info.trailing_bytes} byte(s))")
+            )
+        try:
+            inside = modes_in_band(
+                modes, info.sample_rate_hz, info.center_freq_hz, "this recording", "decoded",
+                lambda message, path=path, notes=notes: notes.append(
+                    _warning(f"{path}: {message}")
+                ),
+            )
+        except UserError as exc:
+            yield FileJob(path, None, (), (*notes, _error(f"{path}: {exc}")), 2)
+            continue
+        yield FileJob(path, info, tuple(inside), tuple(notes))
+
+
+def decode_job(job: FileJob, options: DecodeOptions) -> FileResult:
+    """Print a job's notes and telegrams. Each file gets a decoder of its own, so a file decodes
+    the same in a worker process as here (the decoder learns compact frames' layouts from full
+    frames; across files that would make the output depend on which process had which file)."""
+    for note in job.notes:
+        print(note, file=sys.stderr)
+    info = job.info
+    if info is None:
+        return FileResult(None, 0.0, job.status)
+    with TelegramOutput(None, as_json=options.as_json) as output:
+        try:
+            pipeline = decode_file(
+                info, job.modes, Decoder(options.keys), output, options.chunk_samples,
+                options.conversations_only,
+            )
+        except BrokenPipeError:
+            raise  # stdout closed (e.g. piped into head): the CLI ends quietly
+        except OSError as exc:
+            print(_error(f"{job.path}: read failed ({exc.strerror or exc})"), file=sys.stderr)
+            return FileResult(None, 0.0, 2)
+    if not sum(pipeline.stats().telegrams.values()) and not options.as_json:
+        print(
+            f"{job.path}: no telegrams in {info.duration_s:.1f} s of signal "
+            f"({info.sample_rate_hz / 1e6:g} Msps at {info.center_freq_hz / 1e6:.3f} MHz)",
+            file=sys.stderr,
+        )
+    return FileResult(pipeline.stats(), info.duration_s, 0)
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         modes = parse_modes(args.modes)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
-    decoder = Decoder(keys_from_args(args))
+    options = DecodeOptions(keys_from_args(args), args.json, args.chunk_samples, args.conversations)
     summary = DecodeSummary()
     status = 0
-    decoded: set[Path] = set()  # by metadata file: a shell glob names a SigMF pair twice
-    with TelegramOutput(None, as_json=args.json) as output:
-        for path in args.paths:
-            try:
-                info = probe_iq_file(path, args.format, args.rate, args.center)
-            except NotARecording as exc:  # a glob's truth files, READMEs, directories
-                _warn(f"{exc} (skipped)")
-                continue
-            except UserError as exc:
-                _error(str(exc))
-                status = 2
-                continue
-            if info.path.resolve() in decoded:
-                continue
-            decoded.add(info.path.resolve())
-            if info.truncated:
-                _warn(f"{path}: ignoring a partial last sample ({info.trailing_bytes} byte(s))")
-            try:
-                inside = modes_in_band(
-                    modes, info.sample_rate_hz, info.center_freq_hz, "this recording", "decoded",
-                    lambda message, path=path: _warn(f"{path}: {message}"),
-                )
-            except UserError as exc:
-                _error(f"{path}: {exc}")
-                status = 2
-                continue
-            try:
-                pipeline = decode_file(
-                    info, inside, decoder, output, args.chunk_samples, args.conversations
-                )
-            except BrokenPipeError:
-                raise  # stdout closed (e.g. piped into head): the CLI ends quietly
-            except OSError as exc:
-                _error(f"{path}: read failed ({exc.strerror or exc})")
-                status = 2
-                continue
-            summary.add(pipeline, info.duration_s)
-            if not sum(pipeline.stats().telegrams.values()) and not args.json:
-                print(
-                    f"{path}: no telegrams in {info.duration_s:.1f} s of signal "
-                    f"({info.sample_rate_hz / 1e6:g} Msps at {info.center_freq_hz / 1e6:.3f} MHz)",
-                    file=sys.stderr,
-                )
-    if not decoded and not status:
-        _error("none of the paths is a recording")
+    recordings = 0
+    work = partial(decode_job, options=options)
+    for result in ordered_map(work, file_jobs(args, modes), args.jobs):
+        status = max(status, result.status)
+        if result.stats is not None:
+            summary.add(result.stats, result.signal_s)
+            recordings += 1
+    if not recordings and not status:
+        print(_error("none of the paths is a recording"), file=sys.stderr)
         status = 2
     if args.stats:
         if args.json:
