@@ -4,6 +4,10 @@ Used by ``wmbus listen`` and ``wmbus record`` (which adds a recorder through ``o
 ``on_telegram``). Stopping (``LiveSession.stop``, e.g. from a signal handler) ends the source;
 what is queued is still decoded, outputs are flushed and closed. A device or server that goes
 away mid-stream ends the session the same way; the result says why.
+
+The radio's health (``sdr.health``: clipping, noise floor, frequency error) is watched on the
+way to the receiver: clipping is warned about, ``--gain auto`` acts on it, and
+``LiveSession.health`` gives a snapshot to any thread.
 """
 
 from __future__ import annotations
@@ -19,6 +23,14 @@ from protocol.modes import ModeSpec
 from protocol.report import telegram_to_dict
 from protocol.telegram import Telegram
 from sdr.errors import UserError
+from sdr.health import (
+    CLIP_WARN_SHARE,
+    AutoGain,
+    ClipWarning,
+    HealthMonitor,
+    HealthSnapshot,
+    SecondReport,
+)
 from sdr.io.addresses import parse_host_port
 from sdr.io.sources import SourceStats, TunerSettings, open_source
 from sdr.pipeline import DecodePipeline, modes_in_band
@@ -28,6 +40,8 @@ from sdr.sinks.output import TelegramOutput
 
 EXIT_SOURCE_LOST = 1
 EXIT_INTERRUPTED = 130
+# The health goes to MQTT this often (seconds of stream), and at once when clipping starts.
+HEALTH_PUBLISH_S = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +93,7 @@ class SessionResult:
     source: SourceStats
     mqtt: MqttStats | None
     interrupted: bool
+    health: HealthSnapshot
 
     @property
     def exit_status(self) -> int:
@@ -95,6 +110,13 @@ class SessionResult:
         ]
         if self.duplicates:
             parts.append(f"{self.duplicates} duplicate(s) dropped")
+        h = self.health
+        parts.append(
+            f"{h.clipped_share_total:.3%} of samples clipped "
+            f"({h.clipped_seconds} of {h.seconds} s over {CLIP_WARN_SHARE:.1%})"
+        )
+        if h.gain_db is not None:
+            parts.append(f"gain {h.gain_db:g} dB")
         if self.mqtt is not None:
             m = self.mqtt
             parts.append(
@@ -137,6 +159,16 @@ class LiveSession:
             config.device, config.rtl_tcp, config.tuner, buffer_s=config.buffer_s, log=log
         )
         self.interrupted = False
+        self.monitor = self._new_monitor()
+
+    def _new_monitor(self) -> HealthMonitor:
+        tuner = self.config.tuner
+        return HealthMonitor(self.source.sample_rate_hz, tuner.ppm, tuner.gain_db)
+
+    def health(self) -> HealthSnapshot:
+        """The radio's health now; from any thread, at any time."""
+        stats = self.source.stats()
+        return self.monitor.snapshot(stats.overflows, stats.samples_dropped)
 
     def stop(self) -> None:
         """End the session from another thread or a signal handler."""
@@ -165,6 +197,7 @@ class LiveSession:
         ``on_telegram`` every telegram kept after de-duplication."""
         config, source = self.config, self.source
         source.start(config.duration_s)
+        self.monitor = self._new_monitor()  # at the rate the device settled on
         pipeline, inside = self._pipeline()
         deduper = Deduper(config.dedupe_s) if config.dedupe_s is not None else None
         mqtt: MqttSink | None = None
@@ -174,10 +207,12 @@ class LiveSession:
                 mqtt = open_mqtt(config.mqtt, config.keys, self.log)
                 mqtt.publish_event("started", source=source.description)
             self.log(f"receiving {','.join(m.name for m in inside)} from {source.description}")
+            watch = _HealthWatch(self, mqtt)
             with TelegramOutput(config.output_path, as_json=config.json_output) as output:
-                for result in pipeline.run(observe(source.chunks())):
+                for result in pipeline.run(observe(watch.chunks())):
                     if not isinstance(result, Telegram):
                         continue
+                    self.monitor.telegram(result)
                     if deduper is not None and not deduper.accept(result, _time_s(result)):
                         continue
                     kept += 1
@@ -189,11 +224,76 @@ class LiveSession:
             source.stop()
             source.join()
             stats = source.stats()
-            mqtt_stats = _close_mqtt(mqtt, stats, kept)
+            health = self.health()
+            mqtt_stats = _close_mqtt(mqtt, stats, kept, health)
         duplicates = deduper.dropped if deduper else 0
         return SessionResult(
-            kept, duplicates, source.sample_rate_hz, stats, mqtt_stats, self.interrupted
+            kept, duplicates, source.sample_rate_hz, stats, mqtt_stats, self.interrupted, health
         )
+
+
+class _HealthWatch:
+    """Between the source and the receiver: feeds the health monitor, warns about clipping,
+    runs ``--gain auto`` and sends the health to MQTT every ``HEALTH_PUBLISH_S`` of stream."""
+
+    def __init__(self, session: LiveSession, mqtt: MqttSink | None) -> None:
+        self.session = session
+        self.mqtt = mqtt
+        self.auto: AutoGain | None = None
+        if session.config.tuner.auto_gain:
+            self.auto = AutoGain(session.source.gains_db())
+            self._set_gain(self.auto.gain_db, "start mid-range")
+
+    def chunks(self) -> Iterator[IQChunk]:
+        monitor = self.session.monitor
+        for chunk, clipped in self.session.source.clipped_chunks():
+            self._handle(*monitor.observe(chunk.start_sample, chunk.samples, clipped))
+            yield chunk
+        self._handle(*monitor.flush())
+        if self.mqtt is not None:
+            self.mqtt.publish_health(self.session.health().to_dict())
+
+    def _handle(self, seconds: list[SecondReport], warning: ClipWarning | None) -> None:
+        if warning is not None:
+            self._warn(warning)
+        for second in seconds:
+            if self.auto is not None:
+                step = self.auto.decide(second)
+                if step is not None:
+                    self._set_gain(step, _gain_reason(second))
+        due = any((second.index + 1) % HEALTH_PUBLISH_S == 0 for second in seconds)
+        if self.mqtt is not None and (warning is not None or due):
+            self.mqtt.publish_health(self.session.health().to_dict())
+
+    def _warn(self, warning: ClipWarning) -> None:
+        advice = (
+            "--gain auto is lowering the gain" if self.auto is not None
+            else "lower the gain (--gain DB, or --gain auto)"
+        )
+        self.session.log(
+            f"warning: the ADC clips: {warning.second.clipped_share:.2%} of the samples of "
+            f"second {warning.second.index} were at full scale (stream time "
+            f"{warning.stream_time_s:.1f} s); a strong signal drowns the telegrams: {advice}"
+        )
+
+    def _set_gain(self, gain_db: float, reason: str) -> None:
+        session = self.session
+        old = session.monitor.gain_db
+        sent_at = session.source.set_gain(gain_db)
+        assert self.auto is not None
+        self.auto.applied(sent_at, session.source.sample_rate_hz)
+        session.monitor.set_gain(gain_db)
+        before = "" if old is None else f"{old:g} -> "
+        session.log(f"gain auto: {before}{gain_db:g} dB ({reason})")
+
+
+def _gain_reason(second: SecondReport) -> str:
+    if second.clipping:
+        return f"{second.clipped_share:.2%} of second {second.index} clipped"
+    return (
+        f"noise floor {second.noise_floor_dbfs:.1f} dBFS in second {second.index}: at the "
+        "ADC's quantisation floor"
+    )
 
 
 def _time_s(telegram: Telegram) -> float:
@@ -201,10 +301,21 @@ def _time_s(telegram: Telegram) -> float:
     return burst.start_s if burst is not None else 0.0
 
 
-def _close_mqtt(mqtt: MqttSink | None, stats: SourceStats, kept: int) -> MqttStats | None:
+def _close_mqtt(
+    mqtt: MqttSink | None, stats: SourceStats, kept: int, health: HealthSnapshot
+) -> MqttStats | None:
     if mqtt is None:
         return None
     if stats.lost is not None:
         mqtt.publish_event("source_lost", reason=stats.lost)
-    mqtt.publish_event("stopped", telegrams=kept, overflows=stats.overflows)
+    mqtt.publish_event(
+        "stopped",
+        telegrams=kept,
+        overflows=stats.overflows,
+        # Where the stream ended on the telegrams' clock (their time_s): a subscriber's window
+        # for this receiver ends there, not when the message happened to arrive.
+        stream_s=stats.samples_delivered / health.sample_rate_hz,
+        clipped_share_total=health.clipped_share_total,
+        ppm_suggested=health.ppm_suggested,
+    )
     return mqtt.close()

@@ -62,7 +62,13 @@ def _add_source_arguments(src: argparse._ArgumentGroup) -> None:
     src.add_argument(
         "--rate", type=rate_arg, default=DEFAULT_SAMPLE_RATE_HZ, help="sample rate (2.4M)"
     )
-    src.add_argument("--gain", type=gain_arg, default=None, help="tuner gain in dB, or auto")
+    src.add_argument(
+        "--gain",
+        type=_live_gain_arg,
+        default="agc",
+        help="tuner gain in dB; auto: start mid-range, step down while the ADC clips and up "
+        "while the noise is at its quantisation floor; agc: the tuner's own (default)",
+    )
     src.add_argument(
         "--ppm",
         type=ranged_arg(int, -1000, 1000, "a whole number from -1000 to 1000"),
@@ -82,6 +88,15 @@ def _add_source_arguments(src: argparse._ArgumentGroup) -> None:
         metavar="S",
         help="stop after S seconds of samples",
     )
+
+
+def _live_gain_arg(text: str) -> float | str:
+    word = text.strip().lower()
+    if word in ("auto", "agc"):
+        return word
+    gain = gain_arg(text)
+    assert gain is not None  # only "auto" is None, and it was taken above
+    return gain
 
 
 def _add_output_arguments(dec: argparse._ArgumentGroup) -> None:
@@ -105,9 +120,7 @@ def _add_mqtt_arguments(mq: argparse._ArgumentGroup) -> None:
         metavar="HOST[:PORT]",
         help=f"publish to a broker (port {DEFAULT_PORT}, with --mqtt-tls {DEFAULT_TLS_PORT})",
     )
-    mq.add_argument(
-        "--mqtt-prefix", default=DEFAULT_PREFIX, help=f"topic prefix (default {DEFAULT_PREFIX})"
-    )
+    add_broker_arguments(mq)
     mq.add_argument(
         "--mqtt-queue",
         type=ranged_arg(int, 1, 10_000_000, "a count from 1 to 10,000,000"),
@@ -117,6 +130,19 @@ def _add_mqtt_arguments(mq: argparse._ArgumentGroup) -> None:
         "dropped and counted, as are those still unacknowledged at exit",
     )
     mq.add_argument("--mqtt-name", help="this receiver's name in topics (default: host name)")
+    mq.add_argument(
+        "--ha-discovery",
+        action="store_true",
+        help="announce meters whose key is given to Home Assistant (MQTT discovery)",
+    )
+
+
+def add_broker_arguments(mq: argparse._ArgumentGroup) -> None:
+    """How to reach the broker: prefix, login and TLS, shared by publishers (``listen``) and
+    subscribers (``survey --mqtt``)."""
+    mq.add_argument(
+        "--mqtt-prefix", default=DEFAULT_PREFIX, help=f"topic prefix (default {DEFAULT_PREFIX})"
+    )
     mq.add_argument(
         "--mqtt-user",
         metavar="NAME",
@@ -147,11 +173,6 @@ def _add_mqtt_arguments(mq: argparse._ArgumentGroup) -> None:
         "--mqtt-key",
         metavar="FILE",
         help="unencrypted private key (PEM) of --mqtt-cert, unless that file holds it",
-    )
-    mq.add_argument(
-        "--ha-discovery",
-        action="store_true",
-        help="announce meters whose key is given to Home Assistant (MQTT discovery)",
     )
 
 
@@ -209,7 +230,13 @@ def _mqtt_password(path: str | None, command: str) -> str | None:
 def live_config(args: argparse.Namespace) -> LiveConfig:
     """The session config of ``add_live_arguments``' options; UserError for a bad value."""
     return LiveConfig(
-        tuner=TunerSettings(args.center, args.rate, args.gain, args.ppm),
+        tuner=TunerSettings(
+            args.center,
+            args.rate,
+            args.gain if isinstance(args.gain, float) else None,
+            args.ppm,
+            auto_gain=args.gain == "auto",
+        ),
         modes=modes_arg(args.modes),
         keys=keys_from_args(args),
         device=args.device,
@@ -230,6 +257,15 @@ def report_session(command: str, result: SessionResult) -> int:
     elif result.interrupted:
         say(command, "interrupted")
     say(command, result.summary())
+    health = result.health
+    if health.ppm_estimate is not None and health.ppm_suggested is not None:
+        cfos = health.cfo_hz_recent
+        say(
+            command,
+            f"frequency: the carriers are {health.ppm_estimate:+.1f} ppm off (median of the "
+            f"decoded telegrams' offsets, lately {min(cfos) / 1e3:+.1f} to "
+            f"{max(cfos) / 1e3:+.1f} kHz): --ppm {health.ppm_suggested} would centre them",
+        )
     return result.exit_status
 
 

@@ -56,6 +56,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="exit after serving N clients",
     )
+    parser.add_argument(
+        "--emulate-gain",
+        type=ranged_arg(float, -20.0, 80.0, "a gain in dB from -20 to 80"),
+        metavar="DB",
+        help="act on gain commands as a dongle would: the recordings were made at DB; a client's "
+        "manual gain scales them by the difference and clips them at full scale",
+    )
     parser.add_argument("--rate", type=rate_arg, help="sample rate, e.g. 2.4M")
     parser.add_argument("--center", type=center_arg, help="centre frequency, e.g. 868.625M")
     parser.add_argument("--format", choices=SAMPLE_FORMATS, help="sample format of raw files")
@@ -79,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
             paced=not args.fast,
             max_clients=args.max_clients,
             send_timeout_s=args.send_timeout,
+            emulate_gain_db=args.emulate_gain,
             log=_log,
         )
     except ValueError as exc:

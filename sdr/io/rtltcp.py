@@ -51,8 +51,13 @@ RTL2832_RATES_HZ = ((225_001, 300_000), (900_001, 3_200_000))
 RTL2832_RATES = "0.225–0.3 or 0.9–3.2 Msps"
 # Tuner type numbers of librtlsdr's ``enum rtlsdr_tuner``.
 TUNER_R820T = 5
-# The R820T reports 29 gain steps; clients use the count to size gain sliders.
-R820T_GAIN_COUNT = 29
+# The R820T's gains (librtlsdr's table, dB); clients use their count to size gain sliders, and
+# librtlsdr rounds a request for any other tuner to its nearest gain.
+R820T_GAINS_DB = (
+    0.0, 0.9, 1.4, 2.7, 3.7, 7.7, 8.7, 12.5, 14.4, 15.7, 16.6, 19.7, 20.7, 22.9, 25.4, 28.0,
+    29.7, 32.8, 33.8, 36.4, 37.2, 38.6, 40.2, 42.1, 43.4, 43.9, 44.5, 48.0, 49.6,
+)
+R820T_GAIN_COUNT = len(R820T_GAINS_DB)
 
 
 class Command(IntEnum):
@@ -247,6 +252,10 @@ class ReplayServer:
     recording is empty, and a rate an RTL2832 cannot do is refused, as librtlsdr refuses it.
     Log lines are rate-limited per client and for the whole server. At the end of the playlist
     the connection is closed unless ``loop`` is set.
+
+    ``emulate_gain_db`` (the gain the recordings were made at) makes the gain commands act as
+    on a dongle: a manual gain scales the samples by its difference to that gain before they
+    are quantised to cu8, which clips them at full scale; automatic gain plays them as recorded.
     """
 
     def __init__(
@@ -260,6 +269,7 @@ class ReplayServer:
         max_clients: int | None = None,
         send_timeout_s: float = SEND_TIMEOUT_S,
         chunk_samples: int = 65_536,
+        emulate_gain_db: float | None = None,
         log: Callable[[str], None] = lambda line: None,
     ) -> None:
         if not files:
@@ -284,6 +294,7 @@ class ReplayServer:
         self.max_clients = max_clients
         self.send_timeout_s = send_timeout_s
         self.chunk_samples = chunk_samples
+        self.emulate_gain_db = emulate_gain_db
         self.log = RateLimitedLog(log, SERVER_LOG_LINES_PER_S)
         self.clients_served = 0
         self._stop = threading.Event()
@@ -411,6 +422,9 @@ class _Client:
         )
         self.tuning = _Tuning(server.sample_rate_hz, server.center_freq_hz)
         self.sent = 0
+        # Set by the command reader, read by the streamer: one float, replaced whole.
+        self.gain_factor = 1.0
+        self._manual_gain = False
         self._last_command = time.monotonic()
         self._started = 0.0
         self._clock_s = 0.0
@@ -507,6 +521,8 @@ class _Client:
             delay = self._started + self._clock_s - time.monotonic()
             if delay > 0:
                 self.server.wait(delay)
+        if self.gain_factor != 1.0:
+            samples = samples * np.float32(self.gain_factor)
         self.conn.sendall(encode_samples(samples, "cu8"))
         self.sent += len(samples)
         self._clock_s += len(samples) / rate_hz
@@ -540,6 +556,10 @@ class _Client:
             )
         if command == Command.SET_SAMPLE_RATE:
             return self._set_rate(param)
+        if server.emulate_gain_db is not None and command in (
+            Command.SET_GAIN_MODE, Command.SET_GAIN
+        ):
+            return self._emulate_gain(command, param, server.emulate_gain_db)
         try:
             name = Command(command).name.lower()
         except ValueError:
@@ -547,6 +567,25 @@ class _Client:
         if command == Command.SET_FREQ_CORRECTION:
             param = signed_param(param)
         return f"{name} {param} has no effect on a recording"
+
+    def _emulate_gain(self, command: int, param: int, recorded_db: float) -> str:
+        if command == Command.SET_GAIN_MODE:
+            self._manual_gain = param == 1
+            if not self._manual_gain:
+                self.gain_factor = 1.0
+                return "automatic gain: the recording plays as recorded"
+            return "manual gain"
+        asked_db = signed_param(param) / 10
+        if not self._manual_gain:
+            return f"gain {asked_db:g} dB ignored: automatic gain is on"
+        # As librtlsdr does: the tuner's gain nearest to the one asked for (any number a client
+        # sends ends up inside the table).
+        gain_db = min(R820T_GAINS_DB, key=lambda g: abs(g - asked_db))
+        self.gain_factor = 10 ** ((gain_db - recorded_db) / 20)
+        return (
+            f"gain {gain_db:g} dB: the recording (made at {recorded_db:g} dB) is scaled by "
+            f"{gain_db - recorded_db:+.1f} dB and clipped at full scale"
+        )
 
     def _set_rate(self, rate_hz: int) -> str:
         recorded = self.server.sample_rate_hz

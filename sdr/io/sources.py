@@ -14,6 +14,7 @@ package works without them and a missing one is a one-line error naming what to 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import queue
 import threading
@@ -27,14 +28,31 @@ import numpy as np
 from dsp.bandplan import DEFAULT_CENTER_FREQ_HZ, DEFAULT_SAMPLE_RATE_HZ
 from dsp.types import IQChunk
 from sdr.errors import UserError
+from sdr.health import clipped_float, clipped_offset_binary
 from sdr.io.addresses import format_host_port, parse_host_port
 from sdr.io.codecs import decode_samples
-from sdr.io.rtltcp import RTL2832_RATES, RtlTcpClient, rtl2832_rate
+from sdr.io.rtltcp import R820T_GAINS_DB, RTL2832_RATES, RtlTcpClient, rtl2832_rate
 
-DEFAULT_CHUNK_SAMPLES = 131_072
+# A live stream arrives paced, and every wake-up from idle runs cold: with 55 ms chunks
+# (131,072 samples at 2.4 Msps) `listen` took 45-57 ms of CPU per second of signal, with 0.22 s
+# chunks 36-40 ms (the same decoding back to back: about 25 ms). A fifth of a second is
+# also soon enough for the gain loop and the clipping warning.
+CHUNK_S = 0.2
+# librtlsdr's asynchronous reads want buffers of whole USB transfers (multiples of 512 bytes);
+# whole 16,384-sample units are that at any rate.
+_CHUNK_UNIT_SAMPLES = 16_384
+
+
+def default_chunk_samples(sample_rate_hz: float) -> int:
+    """About CHUNK_S of samples, in whole units a dongle's asynchronous read takes."""
+    return _CHUNK_UNIT_SAMPLES * max(1, round(sample_rate_hz * CHUNK_S / _CHUNK_UNIT_SAMPLES))
 DEFAULT_BUFFER_S = 2.0
 # SoapySDR reports a vanished device only as read timeouts; this long without samples = lost.
 SOAPY_STALL_S = 3.0
+# The full scale of the integers a SoapySDR device's CF32 samples were converted from: an 8-bit
+# ADC's, or the smallest of the wider ones (12 bits), whose end also finds 14- and 16-bit ends.
+SOAPY_8BIT_SCALE = 128.0
+SOAPY_12BIT_SCALE = 2048.0
 # After stop(), how long the consumer waits for the producer to hand over what it still holds.
 STOP_GRACE_S = 5.0
 # A network peer may pause; this long without samples from an rtl_tcp server is worth a warning.
@@ -49,12 +67,14 @@ _END = object()
 
 @dataclass(frozen=True, slots=True)
 class TunerSettings:
-    """What the user asked the tuner for; ``gain_db=None`` is automatic gain."""
+    """What the user asked the tuner for; ``gain_db=None`` is the tuner's automatic gain,
+    ``auto_gain`` our loop (``sdr.health.AutoGain``), which sets gains through ``set_gain``."""
 
     center_freq_hz: float = DEFAULT_CENTER_FREQ_HZ
     sample_rate_hz: float = DEFAULT_SAMPLE_RATE_HZ
     gain_db: float | None = None
     ppm: int = 0
+    auto_gain: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +97,7 @@ class LiveSource:
         self,
         settings: TunerSettings,
         *,
-        chunk_samples: int = DEFAULT_CHUNK_SAMPLES,
+        chunk_samples: int | None = None,  # None: default_chunk_samples of the rate
         buffer_s: float = DEFAULT_BUFFER_S,
         log: Callable[[str], None] = lambda line: None,
     ) -> None:
@@ -85,8 +105,8 @@ class LiveSource:
         self.log = log
         self.sample_rate_hz = settings.sample_rate_hz
         self.center_freq_hz = settings.center_freq_hz
-        self.chunk_samples = chunk_samples
-        blocks = max(1, math.ceil(buffer_s * settings.sample_rate_hz / chunk_samples))
+        self.chunk_samples = chunk_samples or default_chunk_samples(settings.sample_rate_hz)
+        blocks = max(1, math.ceil(buffer_s * settings.sample_rate_hz / self.chunk_samples))
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=blocks)
         self._stop = threading.Event()
         self._consumer_gone = threading.Event()
@@ -113,25 +133,39 @@ class LiveSource:
     def _close(self) -> None:
         """Release the device after the producer has finished."""
 
-    def _push(self, samples: np.ndarray) -> None:
+    def gains_db(self) -> tuple[float, ...]:
+        """The tuner gains the device offers (after ``start``)."""
+        return R820T_GAINS_DB
+
+    def set_gain(self, gain_db: float) -> int:
+        """Switch to a manual gain while streaming (any thread); returns how many samples the
+        device had delivered when it was sent: later ones may still come at the old gain."""
+        raise UserError(f"{self.description} cannot change its gain")
+
+    def _push(self, samples: np.ndarray, clipped: np.ndarray | None = None) -> None:
+        """``clipped``: per sample, whether the ADC was at full scale (None: no sample was, or
+        the backend cannot tell)."""
         start = self._received
         if self._limit is not None:
             # Samples past the duration are not part of the session: not received, not dropped.
-            samples = samples[: max(0, self._limit - start)]
+            keep = max(0, self._limit - start)
+            samples = samples[:keep]
+            clipped = None if clipped is None else clipped[:keep]
             if not len(samples):
                 self.stop()  # a limit of 0 samples (a duration under one sample) ends it too
                 return
         self._received += len(samples)
         try:
-            self._queue.put_nowait((start, samples))
+            self._queue.put_nowait((start, samples, clipped))
         except queue.Full:
             self._overflows += 1
             self._dropped += len(samples)
         if self._received == self._limit:
             self.stop()
 
-    def _push_cu8(self, raw: bytes | np.ndarray) -> None:
-        self._push(decode_samples(raw, "cu8"))
+    def _push_cu8(self, raw: bytes | bytearray | np.ndarray) -> None:
+        # The raw bytes are the one place the ADC's full scale is still visible.
+        self._push(decode_samples(raw, "cu8"), clipped_offset_binary(np.frombuffer(raw, np.uint8)))
 
     def _run(self) -> None:
         try:
@@ -167,6 +201,11 @@ class LiveSource:
     def chunks(self) -> Iterator[IQChunk]:
         """The stream until the device is lost, ``stop()`` is called or the duration passed;
         after a stop, what the producer had received is still delivered."""
+        return (chunk for chunk, _ in self.clipped_chunks())
+
+    def clipped_chunks(self) -> Iterator[tuple[IQChunk, np.ndarray | None]]:
+        """``chunks`` with, per sample, whether the ADC was at full scale (None: no sample was,
+        or the backend cannot tell)."""
         if self._thread is None:
             self.start()
         assert self._thread is not None
@@ -186,7 +225,8 @@ class LiveSource:
                 if item is _END:
                     self._consumed_to_end = True
                     return
-                yield self._chunk(*item)
+                device_start, samples, clipped = item
+                yield self._chunk(device_start, samples), clipped
         finally:
             self._consumer_gone.set()
 
@@ -306,6 +346,11 @@ class RtlTcpSource(LiveSource):
         self.port = port
         self.description = f"rtl_tcp server {format_host_port(host, port)}"
         self._client: RtlTcpClient | None = None
+        # The tuning goes out from the producer thread, a gain change from the session's: the
+        # lock keeps a change from being overtaken by the initial tuning.
+        self._gain_lock = threading.Lock()
+        self._gain_db = settings.gain_db
+        self._tuned = False
 
     def _open(self) -> None:
         try:
@@ -333,7 +378,18 @@ class RtlTcpSource(LiveSource):
         client.set_sample_rate(s.sample_rate_hz)
         client.set_center_freq(s.center_freq_hz)
         client.set_freq_correction(s.ppm)
-        client.set_gain(s.gain_db)
+        with self._gain_lock:
+            client.set_gain(self._gain_db)
+            self._tuned = True
+
+    def set_gain(self, gain_db: float) -> int:
+        with self._gain_lock:
+            self._gain_db = gain_db
+            if self._tuned and self._client is not None:
+                # The producer notices the connection's end and reports it.
+                with contextlib.suppress(OSError):
+                    self._client.set_gain(gain_db)
+            return self._received
 
     def _produce(self) -> None:
         client = self._client
@@ -389,6 +445,7 @@ class RtlSdrSource(LiveSource):
         self.description = f"RTL-SDR {device or '0'}"
         self._sdr: Any = None
         self._device_lock = threading.Lock()
+        self._gains_db = R820T_GAINS_DB
 
     def _open(self) -> None:
         try:
@@ -416,6 +473,7 @@ class RtlSdrSource(LiveSource):
             if s.ppm:
                 sdr.freq_correction = s.ppm
             sdr.gain = "auto" if s.gain_db is None else s.gain_db
+            self._gains_db = tuple(float(g) for g in sdr.valid_gains_db) or R820T_GAINS_DB
             # The dongle rounds the rate to what its resampler can do.
             self.sample_rate_hz = float(sdr.sample_rate)
         except OSError as exc:
@@ -431,6 +489,19 @@ class RtlSdrSource(LiveSource):
         # librtlsdr's async loop returns by itself only when the dongle went away.
         if not self._stop.is_set():
             self._lost = f"{self.description} stopped delivering samples (unplugged?)"
+
+    def gains_db(self) -> tuple[float, ...]:
+        return self._gains_db
+
+    def set_gain(self, gain_db: float) -> int:
+        # librtlsdr takes gain changes during its asynchronous read, as rtl_tcp relies on.
+        with self._device_lock:
+            if self._sdr is not None:
+                try:
+                    self._sdr.gain = gain_db
+                except OSError as exc:
+                    self.log(f"warning: {self.description}: gain {gain_db:g} dB refused ({exc})")
+            return self._received
 
     def _interrupt(self) -> None:
         # librtlsdr dereferences the device handle: never cancel one that is already closed.
@@ -458,6 +529,8 @@ class SoapySource(LiveSource):
         self._soapy: Any = None
         self._device: Any = None
         self._stream: Any = None
+        self._full_scale = SOAPY_12BIT_SCALE  # of the integers its CF32 was converted from
+        self._gains_db = R820T_GAINS_DB
 
     def _open(self) -> None:
         try:
@@ -482,6 +555,13 @@ class SoapySource(LiveSource):
             if s.gain_db is not None:
                 device.setGain(rx, 0, s.gain_db)
             self.sample_rate_hz = float(device.getSampleRate(rx, 0))
+            # The bindings cannot return getNativeStreamFormat's full scale; a device that
+            # offers CS8 has an 8-bit ADC (RTL-SDR, HackRF), the others 12 bits or more.
+            formats = device.getStreamFormats(rx, 0)
+            self._full_scale = SOAPY_8BIT_SCALE if SoapySDR.SOAPY_SDR_CS8 in formats else (
+                SOAPY_12BIT_SCALE
+            )
+            self._gains_db = _gain_steps(device.getGainRange(rx, 0))
             stream = device.setupStream(rx, SoapySDR.SOAPY_SDR_CF32)
             device.activateStream(stream)
         except RuntimeError as exc:
@@ -510,16 +590,37 @@ class SoapySource(LiveSource):
                 stalled_s = 0.0
                 filled += result.ret
                 if filled == len(buf):
-                    self._push(buf.copy())
+                    self._push(buf.copy(), clipped_float(buf, self._full_scale))
                     filled = 0
         if filled:
-            self._push(buf[:filled].copy())
+            self._push(buf[:filled].copy(), clipped_float(buf[:filled], self._full_scale))
+
+    def gains_db(self) -> tuple[float, ...]:
+        return self._gains_db
+
+    def set_gain(self, gain_db: float) -> int:
+        rx = self._soapy.SOAPY_SDR_RX
+        try:
+            self._device.setGainMode(rx, 0, False)
+            self._device.setGain(rx, 0, gain_db)
+        except (RuntimeError, AttributeError) as exc:  # AttributeError: closed meanwhile
+            self.log(f"warning: {self.description}: gain {gain_db:g} dB refused ({exc})")
+        return self._received
 
     def _close(self) -> None:
         if self._device is not None:
             self._device.deactivateStream(self._stream)
             self._device.closeStream(self._stream)
             self._device = None
+
+
+def _gain_steps(gain_range: Any) -> tuple[float, ...]:
+    """A SoapySDR gain range as a list of gains at least 1 dB apart."""
+    low, high = float(gain_range.minimum()), float(gain_range.maximum())
+    step = max(float(gain_range.step()), 1.0)
+    if not high > low:
+        return (low,)
+    return tuple(float(g) for g in np.arange(low, high + step / 2, step) if g <= high)
 
 
 # -- choosing a source -----------------------------------------------------------------------

@@ -8,14 +8,18 @@ Topics (``PREFIX`` defaults to ``wmbus``; see docs/live.md):
   ``started``, ``stopped`` (with the summary counts) and ``source_lost``.
 - ``PREFIX/status/RECEIVER``: retained ``online``/``offline`` (the broker publishes ``offline``
   as the will when the receiver vanishes).
+- ``PREFIX/status/RECEIVER/health``: retained JSON of the radio's health (``sdr.health``:
+  clipping, noise floor, frequency error), every few seconds of stream and when clipping
+  starts (the plain status beside it keeps Home Assistant's availability check working).
 - Home Assistant discovery (``--ha-discovery``), for meters whose key was given: retained
   ``homeassistant/sensor/wmbus_M_ID/OBJECT/config`` for the current-value records.
 
 Messages go out with QoS 1 through paho's own queue, which keeps them while the broker is
 unreachable and sends them after paho reconnects (with exponential backoff). The queue is
 bounded; a message that does not fit is dropped and counted, and so is one still unacknowledged
-when the sink closes: ``delivered + dropped == published`` (``MqttStats``). The status topic is
-outside these counts and the bound: ``online`` is sent again on every connection.
+when the sink closes: ``delivered + dropped == published`` (``MqttStats``). The status topics
+are outside these counts and the bound: ``online`` is sent again on every connection, and the
+health, a state of which only the latest matters, is sent only while connected.
 
 A login (user and password) and TLS (``tls_context``) are optional. Trouble reaching the broker
 (unreachable, refused login, no answer) is one warning line per kind of trouble, not per retry.
@@ -139,7 +143,7 @@ def tls_context(ca_path: str | None, cert_path: str | None, key_path: str | None
     return context
 
 
-def _connect_error(error: BaseException | None) -> str:
+def connect_error(error: BaseException | None) -> str:
     """Why a connection attempt failed, in a few words (the OS's or the certificate check's)."""
     if isinstance(error, ssl.SSLCertVerificationError):
         return f"broker certificate not accepted: {error.verify_message}"
@@ -385,7 +389,7 @@ class MqttSink:
 
     def _on_connect_fail(self, client: Any, userdata: Any) -> None:
         # paho calls this inside its `except OSError:`, so the exception says what failed.
-        reason = _connect_error(sys.exc_info()[1])
+        reason = connect_error(sys.exc_info()[1])
         self._warn("unreachable", f"cannot connect to MQTT broker {self.address}: {reason}")
 
     def _on_disconnect(
@@ -453,6 +457,15 @@ class MqttSink:
             self._announced.add(meter)
         self._publish(meter_topic(self.prefix, telegram), telegram)
         self._publish(f"{self.prefix}/events", telegram_event(telegram, self.receiver))
+
+    def publish_health(self, health: dict[str, Any]) -> None:
+        """The latest health, retained, so that a subscriber coming later sees it at once;
+        dropped, not queued, while the broker is away (a later one replaces it anyway)."""
+        if self._connected:
+            self._publish(
+                f"{self.status_topic}/health", {"receiver": self.receiver, **health},
+                retain=True, counted=False,
+            )
 
     def publish_event(self, event: str, **fields: Any) -> None:
         payload = {"event": event, "receiver": self.receiver, **fields}

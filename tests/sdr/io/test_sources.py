@@ -23,6 +23,7 @@ from sdr.io.sources import (
     RtlTcpSource,
     StreamWatch,
     TunerSettings,
+    default_chunk_samples,
     open_source,
 )
 from tests.conftest import REPO
@@ -312,7 +313,7 @@ def test_pyrtlsdr_async_reads_deliver_the_dongles_samples(tmp_path: Path) -> Non
     for call in ("set_sample_rate 2400000", "set_center_freq 868625000",
                  "set_freq_correction 3", "set_tuner_gain_mode 1",
                  "set_tuner_gain 197",  # the R820T step nearest to 20 dB
-                 "read_async 262144", "close"):
+                 f"read_async {2 * default_chunk_samples(2.4e6)}", "close"):
         assert call in calls
 
 
