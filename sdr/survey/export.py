@@ -125,8 +125,8 @@ def text_summary(survey: Survey) -> str:
              "lost:weak"], rows)]
         for c in loc["channels"]:
             if c["occupancy"] is None:
-                lines.append(f"  {c['freq_hz'] / 1e6:.3f} MHz: no signal in a log, so occupancy "
-                             "and collisions are unavailable")
+                lines.append(f"  {c['freq_hz'] / 1e6:.3f} MHz: telegrams only, no signal: "
+                             "occupancy and collisions are unavailable")
             else:
                 lines.append(
                     f"  {c['freq_hz'] / 1e6:.3f} MHz: occupancy {100 * c['occupancy']:.2f}%, "

@@ -187,7 +187,7 @@ def _location_html(loc: LocationReport) -> str:
     for c in loc.channels:
         if c.occupancy is None:
             channels.append(f"<tr><td>{c.freq_hz / 1e6:.3f}</td><td colspan=4 class=l>"
-                            "unavailable: a log holds no signal</td></tr>")
+                            "unavailable: telegrams only, no signal</td></tr>")
             continue
         channels.append(
             f"<tr><td>{c.freq_hz / 1e6:.3f}</td><td>{100 * c.occupancy:.2f}%</td>"
@@ -195,8 +195,8 @@ def _location_html(loc: LocationReport) -> str:
             f"<td>{_num(c.noise_dbfs)}</td></tr>"
         )
     note = "" if loc.collisions_available else (
-        '<p class="note">This location is a telegram log: it holds no signal, so occupancy, '
-        "collisions and the cause of losses are unavailable.</p>"
+        '<p class="note">This location gave telegrams only (a log, or a receiver on an MQTT '
+        "broker), no signal: occupancy, collisions and the cause of losses are unavailable.</p>"
     )
     return (
         f"<h2>{html.escape(loc.label)}</h2>"
