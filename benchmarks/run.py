@@ -16,7 +16,7 @@ from benchmarks import false_frames, sensitivity, speed, tolerance
 from benchmarks.common import receiver_available
 
 NAMES = ("sensitivity", "tolerance", "speed", "memory", "noise", "fuzz", "survey", "wrong_keys",
-         "hostile")
+         "web", "hostile")
 REPO = Path(__file__).resolve().parents[1]
 
 # Benchmarks that are programs of their own: module and its arguments for (full, quick) runs.
@@ -24,6 +24,7 @@ SUBPROGRAMS = {
     "fuzz": ("benchmarks.fuzz_protocol", ([], ["10000"])),
     "survey": ("benchmarks.survey_accuracy", ([], ["--seeds", "1"])),
     "wrong_keys": ("benchmarks.wrong_keys", ([], ["100000", "--samples", "20000"])),
+    "web": ("benchmarks.web", ([], ["--quick"])),
     # Last: it exits 1 when it finds a problem, which ends the run.
     "hostile": ("benchmarks.hostile", ([], ["--quick"])),
 }
