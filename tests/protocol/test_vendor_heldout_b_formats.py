@@ -107,28 +107,29 @@ HEADERS = [bytes.fromhex("0082DA0000600107C1"), bytes.fromhex("0082720000800000C
 DIFFERENCES = [0, 71, 177, -1, 134, 168, 0, 0, 2, 3, 5, 8]
 
 
-@pytest.mark.parametrize("header", HEADERS)
-def test_q_water_walk_by_is_read_whatever_its_header(header: bytes) -> None:
-    data = walk_by_frame(0x1A, 0x07, 0x13, header, 9002, 2519, 7300, DIFFERENCES)
-    t = Decoder().decode_bytes(data)
-    assert isinstance(t, Telegram) and t.error is None, t
-    got = readings(t)
-    assert t.family == "qwaterv2"
-    assert {k: got[k] for k in ("total_m3", "target_m3", "target_year_m3")} == {
-        "total_m3": 9.002, "target_m3": 7.3, "target_year_m3": 2.519}
-    assert [got[f"volume_delta_{n}_m3"] for n in range(2, 14)] == [d / 1000 for d in DIFFERENCES]
+# Per family: (version, device type, VIF, total, target year, target, its family, reading
+# names of total, target, target year and the deltas, delta scale).
+WALK_BY_CASES = {
+    "qwaterv2": (0x1A, 0x07, 0x13, 9002, 2519, 7300, ("total_m3", "target_m3", "target_year_m3",
+                                                       "volume_delta_{}_m3"), 1000),
+    "qheatv2": (0x23, 0x04, 0x06, 1153, 1080, 1100, ("total_kwh", "target_kwh", "target_year_kwh",
+                                                      "energy_delta_{}_kwh"), 1),
+}
 
 
+@pytest.mark.parametrize("family", WALK_BY_CASES)
 @pytest.mark.parametrize("header", HEADERS)
-def test_q_heat_walk_by_is_read_whatever_its_header(header: bytes) -> None:
-    data = walk_by_frame(0x23, 0x04, 0x06, header, 1153, 1080, 1100, DIFFERENCES)
-    t = Decoder().decode_bytes(data)
+def test_q_walk_by_is_read_whatever_its_header(family: str, header: bytes) -> None:
+    version, device, vif, total, year, target, names, scale = WALK_BY_CASES[family]
+    t = Decoder().decode_bytes(walk_by_frame(version, device, vif, header, total, year, target,
+                                             DIFFERENCES))
     assert isinstance(t, Telegram) and t.error is None, t
     got = readings(t)
-    assert t.family == "qheatv2"
-    assert {k: got[k] for k in ("total_kwh", "target_kwh", "target_year_kwh")} == {
-        "total_kwh": 1153, "target_kwh": 1100, "target_year_kwh": 1080}
-    assert [got[f"energy_delta_{n}_kwh"] for n in range(2, 14)] == DIFFERENCES
+    assert t.family == family
+    total_name, target_name, year_name, delta_name = names
+    assert (got[total_name], got[target_name], got[year_name]) == (
+        total / scale, target / scale, year / scale)
+    assert [got[delta_name.format(n)] for n in range(2, 14)] == [d / scale for d in DIFFERENCES]
 
 
 @pytest.mark.parametrize("vif", [0x2B, 0x06, 0x6E])
