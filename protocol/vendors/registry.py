@@ -92,9 +92,10 @@ def add_readings(telegram: Telegram, key: bytes | None) -> Telegram:
                          ).readings(view)
     if failure is None and not readings and telegram.payload and _reads_proprietary(telegram,
                                                                                       family):
-        which = f"the {family.name} family" if family else "no meter family"
+        which = (f"the {family.name} family reads nothing from it" if family
+                 else "no meter family knows its format")
         failure = DecodeFailure("vendor", FailureReason.VENDOR_FORMAT_UNKNOWN,
-                                f"proprietary payload: {which} reads nothing from it")
+                                f"proprietary payload: {which}")
     return replace(
         telegram,
         family=(family.name if family else oms.GENERIC) if readings else None,
