@@ -67,11 +67,13 @@ def _quantity_arg(limits: tuple[float, float], what: str, example: str) -> Calla
 
 rate_arg = _quantity_arg(SAMPLE_RATE_RANGE_HZ, "a sample rate", "2.4M")
 center_arg = _quantity_arg(CENTER_FREQ_RANGE_HZ, "a frequency", "868.625M")
-_gain_db = ranged_arg(float, -50.0, 100.0, "a gain in dB from -50 to 100, or auto")
+_gain_db = ranged_arg(float, -50.0, 100.0, "a gain in dB from -50 to 100, auto or agc")
 
 
-def gain_arg(text: str) -> float | None:
-    return None if text.strip().lower() == "auto" else _gain_db(text)
+def gain_arg(text: str) -> float | str:
+    """A gain in dB, or the word ``auto`` (our gain loop) or ``agc`` (the tuner's own)."""
+    word = text.strip().lower()
+    return word if word in ("auto", "agc") else _gain_db(text)
 
 
 def modes_arg(text: str) -> tuple[ModeSpec, ...]:

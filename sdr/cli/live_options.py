@@ -64,7 +64,7 @@ def _add_source_arguments(src: argparse._ArgumentGroup) -> None:
     )
     src.add_argument(
         "--gain",
-        type=_live_gain_arg,
+        type=gain_arg,
         default="agc",
         help="tuner gain in dB; auto: start mid-range, step down while the ADC clips and up "
         "while the noise is at its quantisation floor; agc: the tuner's own (default)",
@@ -88,15 +88,6 @@ def _add_source_arguments(src: argparse._ArgumentGroup) -> None:
         metavar="S",
         help="stop after S seconds of samples",
     )
-
-
-def _live_gain_arg(text: str) -> float | str:
-    word = text.strip().lower()
-    if word in ("auto", "agc"):
-        return word
-    gain = gain_arg(text)
-    assert gain is not None  # only "auto" is None, and it was taken above
-    return gain
 
 
 def _add_output_arguments(dec: argparse._ArgumentGroup) -> None:

@@ -99,8 +99,8 @@ def test_the_values_users_give_are_accepted() -> None:
     assert [center_arg(t) for t in ("868.625M", "868950000", "0.86895G")] == [
         868.625e6, 868.95e6, 868.95e6
     ]
-    assert [gain_arg(t) for t in ("auto", "AUTO", "49.6", "0", "-5")] == [
-        None, None, 49.6, 0.0, -5.0
+    assert [gain_arg(t) for t in ("auto", "AUTO", "agc", "49.6", "0", "-5")] == [
+        "auto", "auto", "agc", 49.6, 0.0, -5.0
     ]
 
 
