@@ -215,10 +215,10 @@ class HealthSnapshot:
     samples: int  # delivered to the decoder
     overflows: int
     samples_dropped: int
-    clipped_share_last_s: float  # of the last complete second
+    clipped_share_last_s: float  # of the last second judged
     clipped_share_total: float
     clipped_seconds: int  # seconds above CLIP_WARN_SHARE
-    seconds: int  # complete seconds judged
+    seconds: int  # seconds judged, the stream's last partial one included
     gain_db: float | None  # None: the tuner's own automatic gain
     wideband_noise_floor_dbfs: float | None
     cfo_hz_recent: tuple[float, ...] = ()

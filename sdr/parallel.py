@@ -4,7 +4,8 @@
 ``function`` prints to stdout and stderr appears, an exception it raises is raised, each at its
 item's turn. With more than one job and more than one item, the calls run in worker processes:
 their output is captured there and replayed here in order, and only a bounded number of items
-is taken ahead of the one being handed back, so memory stays bounded for any number of items.
+is taken ahead of the one being handed back, so memory stays bounded for any number of items
+(each call's printed output is held until its turn: that is per item, not bounded by jobs).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class Captured(Generic[R]):
     order written, so stdout and stderr interleave as they did."""
 
     value: R | None
-    error: Exception | None
+    error: BaseException | None
     output: tuple[tuple[bool, str], ...]
 
     def replay(self) -> R:
@@ -83,14 +84,16 @@ def capture(function: Callable[[T], R], item: T) -> Captured[R]:
     """``function(item)`` with its printed output and exception kept for replaying."""
     log: list[tuple[bool, str]] = []
     value: R | None = None
-    error: Exception | None = None
+    error: BaseException | None = None
     with (
         contextlib.redirect_stdout(_Recorder(False, log)),
         contextlib.redirect_stderr(_Recorder(True, log)),
     ):
         try:
             value = function(item)
-        except Exception as exc:  # raised again in the parent, at its turn
+        # Raised again in the parent, at its turn; SystemExit too, after what was printed
+        # before it (workers ignore SIGINT, so this does not swallow a Ctrl-C).
+        except BaseException as exc:
             error = exc
     return Captured(value, error, tuple(log))
 
@@ -131,17 +134,36 @@ def ordered_map(
     are handed back. With one job or a single item everything runs here, without a pool (and
     without capturing: output appears as it is printed). ``function`` must be picklable (a
     module-level function or a ``functools.partial`` of one), and so must items and results."""
-    items = iter(items)
+    guarded = _guarded(items)
     # No more workers than items: a pool of forked processes costs memory and start-up each.
-    first = list(islice(items, jobs)) if jobs > 1 else []
-    workers = len(first)
+    first = list(islice(guarded, jobs)) if jobs > 1 else []
+    workers = sum(not isinstance(item, _Raised) for item in first)
     if workers < 2:
-        yield from map(function, chain(first, items))
+        for item in chain(first, guarded):
+            if isinstance(item, _Raised):
+                raise item.error
+            yield function(item)
         return
-    yield from _in_pool(function, chain(first, items), workers, jobs if ahead is None else ahead)
+    yield from _in_pool(function, chain(first, guarded), workers, jobs if ahead is None else ahead)
 
 
-def _in_pool(function: Callable[[T], R], items: Iterator[T], jobs: int, ahead: int) -> Iterator[R]:
+@dataclass(frozen=True, slots=True)
+class _Raised:
+    """What ``items`` raised: raised at its turn, after the results of the items before it."""
+
+    error: Exception
+
+
+def _guarded(items: Iterable[T]) -> Iterator[T | _Raised]:
+    try:
+        yield from items
+    except Exception as exc:
+        yield _Raised(exc)
+
+
+def _in_pool(
+    function: Callable[[T], R], items: Iterator[T | _Raised], jobs: int, ahead: int
+) -> Iterator[R]:
     # Imported here: a command on one file never needs them (start-up time).
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -155,6 +177,10 @@ def _in_pool(function: Callable[[T], R], items: Iterator[T], jobs: int, ahead: i
     pending: deque[Future[Captured[R]]] = deque()
     try:
         for item in items:
+            if isinstance(item, _Raised):
+                while pending:
+                    yield _result(pending.popleft())
+                raise item.error
             pending.append(pool.submit(capture, function, item))
             if len(pending) >= jobs + ahead:
                 yield _result(pending.popleft())

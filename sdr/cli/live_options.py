@@ -180,6 +180,9 @@ def mqtt_config(args: argparse.Namespace) -> MqttConfig | None:
         raise UserError("--mqtt-key needs --mqtt-cert")
     if args.mqtt_password_file and not args.mqtt_user:
         raise UserError("--mqtt-password-file needs --mqtt-user")
+    if any(c in args.mqtt_prefix for c in "+#\0"):
+        # Wildcards in a topic one publishes to, or subscribes below, are a protocol error.
+        raise UserError("--mqtt-prefix must not contain +, # or NUL")
     return MqttConfig(
         args.mqtt,
         args.mqtt_prefix,

@@ -233,10 +233,15 @@ def probe_iq_file(
         )
     found = _locate(Path(path), sample_format)
     path, data_path, fmt = found.path, found.data_path, found.sample_format
-    if data_path.is_dir():
-        raise NotARecording(f"{data_path}: is a directory")
-    if not data_path.is_file():
-        raise UserError(f"{data_path}: no such file")
+    try:
+        if data_path.is_dir():
+            raise NotARecording(f"{data_path}: is a directory")
+        regular = data_path.is_file()
+        exists = regular or data_path.exists()
+    except OSError as exc:  # a name too long, a folder on the way that may not be read, ...
+        raise UserError(f"{data_path}: {exc.strerror or exc}") from None
+    if not regular:
+        raise UserError(f"{data_path}: {'not a regular file' if exists else 'no such file'}")
     if fmt is None:
         raise NotARecording(
             f"{path}: unknown sample format (extension {path.suffix or 'missing'!r}); "

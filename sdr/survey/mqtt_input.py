@@ -38,7 +38,7 @@ MAX_PAYLOAD_BYTES = 1 << 16
 # Bounds on what a hostile publisher can make us keep: about 100 MB at most.
 MAX_RECEIVERS = 1000
 MAX_RECEPTIONS = 200_000
-MAX_NAME_CHARS = 64  # a receiver's name (a host name, or --mqtt-name)
+MAX_NAME_CHARS = 255  # a receiver's name (a host name, up to 253, or --mqtt-name)
 MAX_FIELD_CHARS = 32  # meter id, manufacturer, mode, C field name, gateway of a reception
 MAX_TIME_S = 1e9  # a receiver's stream time: some 30 years
 KEEPALIVE_S = 30

@@ -24,7 +24,6 @@ import ipaddress
 import json
 import os
 import threading
-import weakref
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
@@ -100,7 +99,7 @@ class WebServer:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="web", daemon=True)
         self._runner: web.AppRunner | None = None
-        self._sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+        self._sockets: set[web.WebSocketResponse] = set()  # open pages, removed on close
         self.refused = 0  # WebSocket connections refused over MAX_CLIENTS
 
     @property
@@ -115,7 +114,9 @@ class WebServer:
         except OSError as exc:
             self._stop_loop()
             # asyncio rewrites the message; the errno says it plainly.
-            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            # (A name that does not resolve has a negative errno: its own text says it.)
+            reason = os.strerror(exc.errno) if exc.errno and exc.errno > 0 else (
+                exc.strerror or str(exc))
             raise UserError(f"--web {self.address}: cannot listen ({reason})") from None
         return f"http://{self.address}/"
 
@@ -155,8 +156,13 @@ class WebServer:
 
     # -- requests ------------------------------------------------------------------------
 
-    def _allowed_host(self, host: str) -> bool:
-        name = urlsplit(f"//{host}").hostname or ""
+    def _allowed_host(self, host: str | None) -> bool:
+        if not host:  # without it aiohttp would look up this machine's name, blocking the loop
+            return False
+        try:
+            name = urlsplit(f"//{host}").hostname or ""
+        except ValueError:  # "[" and the like
+            return False
         if is_loopback(self.host):
             return is_loopback(name)
         return True  # served to the network on purpose: any name that reaches it
@@ -166,9 +172,9 @@ class WebServer:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         origin = request.headers.get("Origin")
-        if not self._allowed_host(request.host):
+        if not self._allowed_host(request.headers.get("Host")):
             return web.Response(status=421, text="unknown host name\n")
-        if origin is not None and urlsplit(origin).netloc != request.host:
+        if origin is not None and _netloc(origin) != request.host:
             return web.Response(status=403, text="cross-origin requests are not served\n")
         response = await handler(request)
         response.headers.update(SECURITY_HEADERS)
@@ -206,15 +212,19 @@ class WebServer:
             self.refused += 1
             return web.Response(status=503, text="too many live pages open\n")
         ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=4096)
-        await ws.prepare(request)
+        # Counted from before the handshake, so two pages cannot both take the last place.
         self._sockets.add(ws)
-        pusher = asyncio.create_task(self._push(ws))
+        pusher: asyncio.Task[None] | None = None
         try:
+            await ws.prepare(request)
+            pusher = asyncio.create_task(self._push(ws))
             async for message in ws:  # the page sends nothing; this notices it closing
                 if message.type is WSMsgType.ERROR:
                     break
         finally:
-            pusher.cancel()
+            if pusher is not None:
+                pusher.cancel()
+            self._sockets.discard(ws)
         return ws
 
     async def _push(self, ws: web.WebSocketResponse) -> None:
@@ -241,3 +251,11 @@ class WebServer:
     async def _close_sockets(self, app: web.Application) -> None:
         for ws in list(self._sockets):
             await ws.close()
+
+
+def _netloc(url: str) -> str | None:
+    """The host and port of an Origin header; None for one that does not parse."""
+    try:
+        return urlsplit(url).netloc
+    except ValueError:
+        return None

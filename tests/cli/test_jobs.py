@@ -194,3 +194,15 @@ def test_workers_end_when_the_command_is_killed_outright() -> None:
             assert pipe is not None
             pipe.close()
     assert not alive
+
+
+@pytest.mark.parametrize("jobs", ["1", "3"])
+def test_a_name_the_system_refuses_is_one_line_after_the_files_before_it(jobs: str) -> None:
+    """A name longer than the system takes fails in stat (not as a missing file): one line,
+    status 2, and the file before it is still decoded and printed."""
+    first = RECORDINGS / "sim_t1_868.625M_2400k.cu8"
+    alone = wmbus("decode", first)
+    done = wmbus("decode", first, "a" * 300 + ".cu8", "--jobs", jobs)
+    assert done.returncode == 2
+    assert done.stdout == alone.stdout
+    assert done.stderr == f"wmbus decode: error: {'a' * 300}.cu8: File name too long\n"

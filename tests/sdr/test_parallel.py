@@ -89,3 +89,31 @@ def test_a_worker_killed_outright_is_a_one_line_error_not_a_hang() -> None:
 
 def test_usable_cpus_is_the_affinity_mask() -> None:
     assert usable_cpus() == len(os.sched_getaffinity(0)) >= 1
+
+
+def _exits_on_one(item: int) -> int:
+    print(f"start {item}")
+    if item == 1:
+        sys.exit(f"item {item} ends the program")
+    return item
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_system_exit_keeps_what_was_printed_before_it(capsys, jobs) -> None:
+    with pytest.raises(SystemExit, match="item 1 ends the program"):
+        list(ordered_map(_exits_on_one, range(3), jobs))
+    assert capsys.readouterr().out == "start 0\nstart 1\n"
+
+
+def _items_then_failure() -> Iterator[int]:
+    yield from range(3)
+    raise UserError("the fourth input cannot be read")
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 4])
+def test_items_that_fail_to_come_raise_after_the_results_before_them(jobs) -> None:
+    got: list[int] = []
+    with pytest.raises(UserError, match="the fourth input"):
+        for value in ordered_map(_identity, _items_then_failure(), jobs):
+            got.append(value)
+    assert got == [0, 1, 2]

@@ -4,6 +4,8 @@
 
 const LOG_LIMIT = 300;         // telegrams kept in the list (the server keeps more)
 const RECONNECT_MS = 1000;
+const METER_LIMIT = 5000;      // the server's (sdr/web/state.py MAX_METERS): the least recent go
+const METERS_REDRAW_MS = 1000; // the table is rebuilt at most this often
 const COLUMNS = ["meter_id", "manufacturer", "device_type", "mode", "telegrams", "reading",
   "rssi_dbfs", "snr_db", "time_s"];
 const NUMERIC = new Set(["telegrams", "rssi_dbfs", "snr_db", "time_s"]);
@@ -12,6 +14,7 @@ const meters = new Map();      // "M.meter_id" -> row as /api/meters gives it
 const logEntries = new Map();  // seq -> telegram, for the ones in the list
 let sortKey = "time_s", sortDescending = true;
 let metersDirty = false, spectrumMeta = null, lastRow = null, drawPending = false;
+let metersDrawnAt = 0, metersTimer = null;
 const waterfall = document.createElement("canvas");
 
 function $(selector) { return document.querySelector(selector); }
@@ -225,7 +228,15 @@ function apply(update) {
     $("#counts").textContent = `${update.telegrams.last_seq} telegram(s)`;
   }
   if (update.meters && update.meters.length) {
-    for (const row of update.meters) meters.set(`${row.M}.${row.meter_id}`, row);
+    for (const row of update.meters) {
+      const key = `${row.M}.${row.meter_id}`;
+      meters.delete(key);  // re-inserted last: the Map's order is the order last heard
+      meters.set(key, row);
+    }
+    for (const key of meters.keys()) {
+      if (meters.size <= METER_LIMIT) break;
+      meters.delete(key);
+    }
     metersDirty = true;
   }
   if (update.spectrum) {
@@ -236,7 +247,14 @@ function apply(update) {
     addRows(rows);
   }
   if (update.health) renderHealth(update.health);
-  if (metersDirty) { metersDirty = false; renderMeters(); }
+  if (metersDirty && metersTimer === null) {
+    // Thousands of rows rebuilt four times a second would take the page's time: at most once
+    // per METERS_REDRAW_MS, and the last change is always drawn.
+    const wait = Math.max(0, metersDrawnAt + METERS_REDRAW_MS - Date.now());
+    metersTimer = setTimeout(() => {
+      metersTimer = null; metersDirty = false; metersDrawnAt = Date.now(); renderMeters();
+    }, wait);
+  }
   if (update.spectrum && !drawPending) { drawPending = true; requestAnimationFrame(drawSpectrum); }
 }
 
@@ -248,6 +266,8 @@ function connect() {
     status.textContent = "live"; status.className = "status live";
     // The server sends everything it holds on a new connection.
     meters.clear(); logEntries.clear(); $("#log").replaceChildren();
+    waterfall.getContext("2d").clearRect(0, 0, waterfall.width, waterfall.height);
+    lastRow = null;
   };
   ws.onmessage = (event) => apply(JSON.parse(event.data));
   ws.onclose = () => {

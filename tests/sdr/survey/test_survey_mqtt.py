@@ -285,6 +285,8 @@ def test_tls_and_a_login_are_taken_as_listen_takes_them(tmp_path: Path) -> None:
     (["survey", "a.jsonl", "--mqtt", "127.0.0.1"],
      "--mqtt takes the locations from the receivers: give no INPUT or --label"),
     (["survey", "--mqtt", "127.0.0.1", "--mqtt-ca", "ca.pem"], "--mqtt-ca needs --mqtt-tls"),
+    (["survey", "--mqtt", "127.0.0.1", "--mqtt-prefix", "wm/#"],
+     "--mqtt-prefix must not contain +, # or NUL"),
 ])
 def test_what_to_survey_must_be_clear(argv, message, capsys) -> None:
     assert main(argv) == 2

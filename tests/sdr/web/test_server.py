@@ -83,6 +83,25 @@ def test_other_sites_cannot_read_it_through_a_browser(served) -> None:
     assert request(f"{base}/api/meters", {"Host": f"localhost:{same.split(':')[1]}"})[0] == 200
 
 
+
+@pytest.mark.parametrize(("headers", "status"), [
+    ({"Host": "["}, 421), ({"Host": "[::1"}, 421),
+    ({"Origin": "http://["}, 403), ({"Origin": "http://[::1"}, 403),
+])
+def test_headers_that_do_not_parse_are_refused_not_an_error(served, headers, status) -> None:
+    base, _ = served
+    assert request(f"{base}/api/meters", headers)[0] == status
+
+
+def test_a_request_without_a_host_is_refused(served) -> None:
+    base, _ = served
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(b"GET /api/meters HTTP/1.0\r\n\r\n")
+        status_line = conn.recv(4096).split(b"\r\n", 1)[0]
+    assert status_line.split()[1] == b"421"
+
+
 def test_the_websocket_sends_what_the_page_needs(served) -> None:
     base, telegrams = served
 
@@ -144,3 +163,6 @@ def test_pages_over_the_limit_are_refused_and_counted() -> None:
     with web_server(LiveView((T1,))) as server:
         assert asyncio.run(connect_all(f"http://127.0.0.1:{server.port}")) == 503
         assert server.health()["pages_refused"] == 1
+        # Closed pages give their places back at once (page reloads must not use them up).
+        assert asyncio.run(connect_all(f"http://127.0.0.1:{server.port}")) == 503
+        assert server.health()["pages_refused"] == 2
