@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -53,6 +56,26 @@ def receiver_available() -> bool:
     except ModuleNotFoundError:
         return False
     return True
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_wmbus(
+    argv: Sequence[str], env: dict[str, str] | None = None, timeout_s: float = 600.0
+) -> tuple[float, float, str]:
+    """Wall clock, CPU time (user + sys, its worker processes' included) and stdout of one
+    ``wmbus`` process as a user runs it, start-up included; RuntimeError if it fails."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    run = subprocess.run([sys.executable, "-m", "sdr.cli", *argv], capture_output=True,
+                         text=True, cwd=REPO, env=env, timeout=timeout_s, check=False)
+    elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if run.returncode != 0:
+        raise RuntimeError(f"wmbus {' '.join(argv)}: exit {run.returncode}: {run.stderr}")
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return elapsed, cpu, run.stdout
 
 
 def workdir() -> Path:

@@ -6,15 +6,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import CASES, make_stream, workdir
+from benchmarks.common import CASES, make_stream, run_wmbus, workdir
 
 FILES = 4
 ECN0_DB = 30.0
@@ -22,27 +18,6 @@ JOBS = (1, 2)
 # Each command runs this often per --jobs value, in turn, and its least wall clock counts:
 # other load on the machine only ever adds time.
 REPEATS = 3
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _children_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _wall_s(argv: list[str]) -> tuple[float, float, str]:
-    """Wall clock and CPU time (its workers' included) of the command as a user runs it
-    (start-up included), and its stdout."""
-    cpu = _children_cpu_s()
-    started = time.perf_counter()
-    run = subprocess.run(
-        [sys.executable, "-m", "sdr.cli", *argv], capture_output=True, text=True, cwd=REPO
-    )
-    elapsed = time.perf_counter() - started
-    cpu = _children_cpu_s() - cpu
-    if run.returncode != 0:
-        raise RuntimeError(f"wmbus {' '.join(argv)}: exit {run.returncode}: {run.stderr}")
-    return elapsed, cpu, run.stdout
 
 
 def _measure(command: str, paths: list[Path]) -> dict:
@@ -52,7 +27,8 @@ def _measure(command: str, paths: list[Path]) -> dict:
     outputs: set[str] = set()
     for _ in range(REPEATS):
         for jobs in JOBS:
-            elapsed, cpu, out = _wall_s([command, *map(str, paths), "--json", "--jobs", str(jobs)])
+            argv = [command, *map(str, paths), "--json", "--jobs", str(jobs)]
+            elapsed, cpu, out = run_wmbus(argv)
             best[jobs] = min(best.get(jobs, (elapsed, cpu)), (elapsed, cpu))
             outputs.add(out)
     speedup = best[1][0] / best[2][0]

@@ -5,12 +5,8 @@ wide rates of Airspy and HackRF (6, 10, 20 Msps)."""
 from __future__ import annotations
 
 import os
-import resource
 import shutil
-import subprocess
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -26,6 +22,7 @@ from benchmarks.common import (
     make_stream,
     read_samples,
     receiver_available,
+    run_wmbus,
     score_frames,
     score_rtl433,
     workdir,
@@ -59,15 +56,6 @@ def _ours(stream: Stream, runs: Sequence[Decoded] = ()) -> dict:
     return {"cpu_s": ours.cpu_s, "found": found, "signal_s": signal_s}
 
 
-def _decode_cpu_s(path: Path, env: dict[str, str]) -> float:
-    """CPU time (user + sys) of one ``wmbus decode`` process on ``path``."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    argv = [sys.executable, "-m", "sdr.cli", "decode", str(path)]
-    subprocess.run(argv, check=True, capture_output=True, env=env, timeout=60)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-
-
 def run_startup(seed: int) -> float:
     """Least CPU time of ``wmbus decode`` on a 40 ms capture of T1 telegrams, printed as a row.
 
@@ -79,8 +67,9 @@ def run_startup(seed: int) -> float:
     path.write_bytes(path.read_bytes()[: 2 * round(STARTUP_CAPTURE_S * RATE_HZ)])  # cu8: 2 B
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
-    _decode_cpu_s(path, env)  # writes the bytecode
-    cpu = min(_decode_cpu_s(path, env) for _ in range(REPEATS))
+    argv = ["decode", str(path)]
+    run_wmbus(argv, env, timeout_s=60)  # writes the bytecode
+    cpu = min(run_wmbus(argv, env, timeout_s=60)[1] for _ in range(REPEATS))
     shutil.rmtree(tmp)
     print(
         f" start-up: wmbus decode of a {STARTUP_CAPTURE_S * 1e3:g} ms capture: {cpu:.3f} CPU s "
