@@ -21,6 +21,7 @@ from sdr.io.names import (
     parse_quantity,
 )
 from sdr.keys import KEYS_ENV, load_keys
+from sdr.parallel import usable_cpus
 
 DEFAULT_MODES = "S1,T1,C1,C2"
 
@@ -130,4 +131,17 @@ def add_recording_arguments(parser: argparse.ArgumentParser) -> None:
         type=ranged_arg(int, 1, 1 << 24, "a whole number from 1 to 16777216"),
         default=262_144,
         help=argparse.SUPPRESS,
+    )
+
+
+def add_jobs_argument(parser: argparse.ArgumentParser) -> None:
+    """``--jobs N`` of the commands that take many recordings (decode, survey)."""
+    cpus = usable_cpus()
+    parser.add_argument(
+        "--jobs",
+        type=ranged_arg(int, 1, 256, "a whole number of processes from 1 to 256"),
+        default=cpus,
+        metavar="N",
+        help=f"files processed at once, each in a process of its own (default: the {cpus} "
+        "usable core(s)); the output is the same, in the order of the files",
     )

@@ -14,10 +14,10 @@ from dsp.receiver import Receiver
 from protocol.decoder import Decoder
 from protocol.modes import ModeSpec, parse_modes
 from protocol.telegram import Telegram
-from sdr.cli.common import add_recording_arguments, keys_from_args, ranged_arg
+from sdr.cli.common import add_jobs_argument, add_recording_arguments, keys_from_args
 from sdr.errors import UserError
 from sdr.io.files import IQFileInfo, NotARecording, probe_iq_file, read_iq_chunks
-from sdr.parallel import ordered_map, usable_cpus
+from sdr.parallel import ordered_map
 from sdr.pipeline import DecodePipeline, DecodeStats, modes_in_band
 from sdr.progress import Progress
 from sdr.sinks.output import TelegramOutput, json_line
@@ -48,19 +48,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_jobs_argument(parser)
     parser.set_defaults(func=run)
-
-
-def add_jobs_argument(parser: argparse.ArgumentParser) -> None:
-    """``--jobs N`` of the commands that take many recordings (decode, survey)."""
-    cpus = usable_cpus()
-    parser.add_argument(
-        "--jobs",
-        type=ranged_arg(int, 1, 256, "a whole number of processes from 1 to 256"),
-        default=cpus,
-        metavar="N",
-        help=f"files processed at once, each in a process of its own (default: the {cpus} "
-        "usable core(s)); the output is the same, in the order of the files",
-    )
 
 
 def _error(message: str) -> str:

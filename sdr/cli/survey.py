@@ -11,8 +11,13 @@ from pathlib import Path
 
 from protocol.decoder import Decoder
 from protocol.modes import parse_modes
-from sdr.cli.common import add_recording_arguments, keys_from_args, ranged_arg, say
-from sdr.cli.decode import add_jobs_argument
+from sdr.cli.common import (
+    add_jobs_argument,
+    add_recording_arguments,
+    keys_from_args,
+    ranged_arg,
+    say,
+)
 from sdr.cli.live_options import add_broker_arguments, mqtt_config, stopped_by_signals
 from sdr.errors import UserError
 from sdr.io.addresses import format_host_port, parse_host_port
